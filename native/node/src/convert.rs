@@ -1,0 +1,266 @@
+//! JS-facing object types and their conversions to and from engine types.
+
+use candela_engine::encoder::Pooling;
+use candela_engine::fixtures::{self, TinyArch, TinyBert, TinyDtype};
+use candela_engine::llm::{ChatMessage, GenerationEvent, GenerationResult, SamplingParams};
+use candela_engine::{EngineError, ModelInfo, ModelStatus};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+/// Engine error → JS error whose message starts with the stable code.
+pub fn to_napi(e: EngineError) -> Error {
+    Error::new(Status::GenericFailure, format!("[{}] {}", e.code().as_str(), e))
+}
+
+#[napi(object)]
+pub struct JsLoadSpec {
+    pub name: String,
+    /// "llm" | "embedder" | "reranker"
+    pub role: String,
+    pub path: String,
+    /// "auto" | "cpu" | "cuda" | "cuda:N"
+    pub device: Option<String>,
+    pub max_batch: Option<u32>,
+    pub max_queue: Option<u32>,
+    pub prefill_chunk: Option<u32>,
+    /// "cls" | "mean" (embedders)
+    pub pooling: Option<String>,
+}
+
+#[napi(object, js_name = "ModelInfo")]
+pub struct JsModelInfo {
+    pub name: String,
+    pub role: String,
+    /// "loading" | "ready" | "failed"
+    pub status: String,
+    pub failure: Option<String>,
+    pub path: String,
+    pub architecture: Option<String>,
+    pub quantization: Option<String>,
+    pub parameter_count: Option<f64>,
+    pub context_length: Option<u32>,
+    pub dimensions: Option<u32>,
+    pub vocab_size: Option<u32>,
+    pub bytes_on_disk: f64,
+    pub bytes_in_memory: Option<f64>,
+    pub device: Option<String>,
+    pub load_ms: Option<f64>,
+    pub tokenizer: Option<String>,
+    pub chat_template: Option<String>,
+    pub pooling: Option<String>,
+}
+
+pub fn info_to_js(i: ModelInfo) -> JsModelInfo {
+    let failure = match &i.status {
+        ModelStatus::Failed(r) => Some(r.clone()),
+        _ => None,
+    };
+    JsModelInfo {
+        name: i.name,
+        role: i.role.as_str().to_string(),
+        status: i.status.as_str().to_string(),
+        failure,
+        path: i.path,
+        architecture: i.architecture,
+        quantization: i.quantization,
+        parameter_count: i.parameter_count.map(|v| v as f64),
+        context_length: i.context_length.map(|v| v as u32),
+        dimensions: i.dimensions.map(|v| v as u32),
+        vocab_size: i.vocab_size.map(|v| v as u32),
+        bytes_on_disk: i.bytes_on_disk as f64,
+        bytes_in_memory: i.bytes_in_memory.map(|v| v as f64),
+        device: i.device,
+        load_ms: i.load_ms,
+        tokenizer: i.tokenizer,
+        chat_template: i.chat_template,
+        pooling: i.pooling,
+    }
+}
+
+#[napi(object, js_name = "ChatMessage")]
+pub struct JsChatMessage {
+    pub role: String,
+    pub content: String,
+}
+
+pub fn messages_from_js(m: Vec<JsChatMessage>) -> Vec<ChatMessage> {
+    m.into_iter().map(|m| ChatMessage { role: m.role, content: m.content }).collect()
+}
+
+#[napi(object, js_name = "SamplingParams")]
+#[derive(Default)]
+pub struct JsSamplingParams {
+    pub temperature: Option<f64>,
+    pub top_k: Option<u32>,
+    pub top_p: Option<f64>,
+    pub repetition_penalty: Option<f64>,
+    pub repeat_last_n: Option<u32>,
+    /// Integer seed (up to 2^53).
+    pub seed: Option<f64>,
+    pub max_tokens: Option<u32>,
+    pub stop: Option<Vec<String>>,
+    pub ignore_eos: Option<bool>,
+}
+
+pub fn params_from_js(p: JsSamplingParams) -> Result<SamplingParams> {
+    let d = SamplingParams::default();
+    let seed = match p.seed {
+        Some(s) if s.is_finite() && s >= 0.0 && s.fract() == 0.0 && s <= 9_007_199_254_740_991.0 => Some(s as u64),
+        Some(_) => return Err(to_napi(EngineError::InvalidInput("seed must be a non-negative integer".into()))),
+        None => None,
+    };
+    Ok(SamplingParams {
+        temperature: p.temperature.map(|v| v as f32).unwrap_or(d.temperature),
+        top_k: p.top_k.map(|v| v as usize).unwrap_or(d.top_k),
+        top_p: p.top_p.map(|v| v as f32).unwrap_or(d.top_p),
+        repetition_penalty: p.repetition_penalty.map(|v| v as f32).unwrap_or(d.repetition_penalty),
+        repeat_last_n: p.repeat_last_n.map(|v| v as usize).unwrap_or(d.repeat_last_n),
+        seed,
+        max_tokens: p.max_tokens.map(|v| v as usize).unwrap_or(d.max_tokens),
+        stop: p.stop.unwrap_or_default(),
+        ignore_eos: p.ignore_eos.unwrap_or(false),
+    })
+}
+
+#[napi(object, js_name = "GenerateRequest")]
+pub struct JsGenerateRequest {
+    /// Raw prompt text (no chat template).
+    pub prompt: Option<String>,
+    /// Chat messages, rendered through the model's template.
+    pub messages: Option<Vec<JsChatMessage>>,
+    /// Prompt token ids.
+    pub tokens: Option<Vec<u32>>,
+    pub params: Option<JsSamplingParams>,
+}
+
+#[napi(object, js_name = "Usage")]
+pub struct JsUsage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub total_tokens: u32,
+}
+
+#[napi(object, js_name = "Timings")]
+pub struct JsTimings {
+    pub queue_ms: f64,
+    pub prefill_ms: f64,
+    pub ttft_ms: f64,
+    pub decode_ms: f64,
+    pub total_ms: f64,
+    pub tokens_per_sec: f64,
+    pub prefill_tokens_per_sec: f64,
+    pub decode_tokens_per_sec: f64,
+}
+
+#[napi(object, js_name = "GenerationResult")]
+pub struct JsGenerationResult {
+    pub id: f64,
+    pub text: String,
+    /// "stop" | "length" | "cancelled" | "error"
+    pub finish_reason: String,
+    pub usage: JsUsage,
+    pub timings: JsTimings,
+    pub seed: f64,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+#[napi(object, js_name = "GenerationEvent")]
+pub struct JsGenerationEvent {
+    /// "token" | "done"
+    pub kind: String,
+    pub text: Option<String>,
+    pub token_ids: Option<Vec<u32>>,
+    pub result: Option<JsGenerationResult>,
+}
+
+fn result_to_js(r: GenerationResult) -> JsGenerationResult {
+    let t = r.timings;
+    let (error_code, error_message) = match r.error {
+        Some((c, m)) => (Some(c), Some(m)),
+        None => (None, None),
+    };
+    JsGenerationResult {
+        id: r.id as f64,
+        text: r.text,
+        finish_reason: r.finish_reason.as_str().to_string(),
+        usage: JsUsage {
+            prompt_tokens: r.usage.prompt_tokens as u32,
+            completion_tokens: r.usage.completion_tokens as u32,
+            total_tokens: r.usage.total_tokens as u32,
+        },
+        timings: JsTimings {
+            queue_ms: t.queue_ms,
+            prefill_ms: t.prefill_ms,
+            ttft_ms: t.ttft_ms,
+            decode_ms: t.decode_ms,
+            total_ms: t.total_ms,
+            tokens_per_sec: t.tokens_per_sec,
+            prefill_tokens_per_sec: t.prefill_tokens_per_sec,
+            decode_tokens_per_sec: t.decode_tokens_per_sec,
+        },
+        seed: r.seed as f64,
+        error_code,
+        error_message,
+    }
+}
+
+pub fn event_to_js(e: GenerationEvent) -> JsGenerationEvent {
+    match e {
+        GenerationEvent::Token { text, token_ids } => {
+            JsGenerationEvent { kind: "token".into(), text: Some(text), token_ids: Some(token_ids), result: None }
+        }
+        GenerationEvent::Done(r) => {
+            JsGenerationEvent { kind: "done".into(), text: None, token_ids: None, result: Some(result_to_js(r)) }
+        }
+    }
+}
+
+#[napi(object, js_name = "SchedulerStats")]
+pub struct JsSchedulerStats {
+    pub waiting: u32,
+    pub running: u32,
+    pub completed: f64,
+    pub prompt_tokens: f64,
+    pub generated_tokens: f64,
+    pub max_batch: u32,
+    pub max_queue: u32,
+}
+
+#[napi(object, js_name = "MemoryInfo")]
+pub struct JsMemoryInfo {
+    pub device: String,
+    pub process_rss_bytes: f64,
+    pub device_used_bytes: Option<f64>,
+    pub device_total_bytes: Option<f64>,
+    pub cpu_features: Vec<String>,
+    pub cuda_compiled: bool,
+}
+
+pub fn parse_pooling(p: &str) -> Result<Pooling> {
+    match p {
+        "cls" => Ok(Pooling::Cls),
+        "mean" => Ok(Pooling::Mean),
+        o => Err(to_napi(EngineError::InvalidInput(format!("unknown pooling '{o}' (cls, mean)")))),
+    }
+}
+
+pub fn write_fixture(dir: &str, kind: &str, dtype: Option<&str>) -> std::result::Result<String, EngineError> {
+    let dir = std::path::Path::new(dir);
+    std::fs::create_dir_all(dir)?;
+    let dtype = match dtype.unwrap_or("q8_0") {
+        "f32" => TinyDtype::F32,
+        "q8_0" => TinyDtype::Q8_0,
+        "q4_0" => TinyDtype::Q4_0,
+        o => return Err(EngineError::InvalidInput(format!("unknown fixture dtype '{o}'"))),
+    };
+    let path = match kind {
+        "qwen2" => fixtures::write_tiny_llm(dir, TinyArch::Qwen2, dtype)?,
+        "llama" => fixtures::write_tiny_llm(dir, TinyArch::Llama, dtype)?,
+        "bert-cls" => fixtures::write_tiny_bert(dir, TinyBert::EmbedderCls)?,
+        "bert-mean" => fixtures::write_tiny_bert(dir, TinyBert::EmbedderMean)?,
+        "cross-encoder" => fixtures::write_tiny_bert(dir, TinyBert::CrossEncoder)?,
+        o => return Err(EngineError::InvalidInput(format!("unknown fixture kind '{o}'"))),
+    };
+    Ok(path.display().to_string())
+}

@@ -1,0 +1,277 @@
+//! napi-rs glue over `candela-engine`: #[napi] types and functions only.
+//!
+//! Threading: nothing here runs model work on the JS thread. Loads run on a
+//! thread of their own, encoder batches on the model's worker thread,
+//! generation on the model's scheduler thread; results come back through
+//! deferred promises and thread-safe functions. Errors cross as JS errors
+//! whose message starts with a stable code in brackets (`[MODEL_NOT_FOUND] …`),
+//! which `src/engine/` turns into typed errors.
+
+#![deny(clippy::all)]
+
+mod convert;
+
+use candela_engine::device::{self, DevicePreference};
+use candela_engine::llm::{self, EventSink, GenerateRequest, GenerationEvent, PromptInput};
+use candela_engine::{EngineError, LoadSpec, ModelRole, Registry};
+use convert::*;
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// The engine: one model registry per instance.
+#[napi]
+pub struct Engine {
+    registry: Arc<Registry>,
+}
+
+/// A running generation. Events arrive through the callback given to `generate`.
+#[napi]
+pub struct Generation {
+    handle: llm::GenerationHandle,
+}
+
+#[napi]
+impl Generation {
+    /// Engine-wide generation id.
+    #[napi(getter)]
+    pub fn id(&self) -> f64 {
+        self.handle.id as f64
+    }
+
+    /// Tokens in the prompt after templating.
+    #[napi(getter)]
+    pub fn prompt_tokens(&self) -> u32 {
+        self.handle.prompt_tokens as u32
+    }
+
+    /// Stops the generation within one scheduler step; the final event then
+    /// has finish reason `cancelled`.
+    #[napi]
+    pub fn cancel(&self) {
+        self.handle.cancel();
+    }
+}
+
+type EventFn = ThreadsafeFunction<JsGenerationEvent, (), JsGenerationEvent, Status, false>;
+
+/// Delivers events to JS through a thread-safe function; the backlog is the
+/// number of events queued for the JS thread and not yet handed to JS.
+struct JsSink {
+    tsfn: EventFn,
+    backlog: Arc<AtomicUsize>,
+}
+
+impl EventSink for JsSink {
+    fn deliver(&mut self, event: GenerationEvent) -> bool {
+        self.backlog.fetch_add(1, Ordering::Relaxed);
+        let status = self.tsfn.call(event_to_js(event), ThreadsafeFunctionCallMode::NonBlocking);
+        status == Status::Ok
+    }
+    fn backlog(&self) -> usize {
+        self.backlog.load(Ordering::Relaxed)
+    }
+}
+
+fn spawn_promise<T, F>(env: &Env, work: F) -> Result<Object<'_>>
+where
+    T: ToNapiValue + Send + 'static,
+    F: FnOnce() -> std::result::Result<T, EngineError> + Send + 'static,
+{
+    let (deferred, promise) = env.create_deferred::<T, Box<dyn FnOnce(Env) -> Result<T> + Send>>()?;
+    std::thread::Builder::new()
+        .name("candela-load".into())
+        .spawn(move || {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+                .unwrap_or_else(|_| Err(EngineError::Internal("panic in the engine".into())));
+            match out {
+                Ok(v) => deferred.resolve(Box::new(move |_| Ok(v))),
+                Err(e) => deferred.reject(to_napi(e)),
+            }
+        })
+        .map_err(|e| Error::from_reason(e.to_string()))?;
+    Ok(promise)
+}
+
+#[napi]
+impl Engine {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        Self { registry: Arc::new(Registry::new()) }
+    }
+
+    /// Loads a model on a background thread; resolves with its info.
+    #[napi(ts_return_type = "Promise<ModelInfo>")]
+    pub fn load_model<'e>(&self, env: &'e Env, spec: JsLoadSpec) -> Result<Object<'e>> {
+        let role = ModelRole::parse(&spec.role).map_err(to_napi)?;
+        let mut s = LoadSpec::new(&spec.name, role, &spec.path);
+        s.device = DevicePreference::parse(spec.device.as_deref().unwrap_or("auto")).map_err(to_napi)?;
+        if let Some(v) = spec.max_batch {
+            s.scheduler.max_batch = v.max(1) as usize;
+        }
+        if let Some(v) = spec.max_queue {
+            s.scheduler.max_queue = v as usize;
+            s.encoder_queue = v.max(1) as usize;
+        }
+        if let Some(v) = spec.prefill_chunk {
+            s.scheduler.prefill_chunk = v.max(1) as usize;
+        }
+        if let Some(p) = spec.pooling.as_deref() {
+            s.pooling = Some(parse_pooling(p)?);
+        }
+        let registry = self.registry.clone();
+        spawn_promise(env, move || registry.load(s).map(info_to_js))
+    }
+
+    /// Removes a model; in-flight work on it finishes. False if unknown.
+    #[napi]
+    pub fn unload_model(&self, name: String) -> bool {
+        self.registry.unload(&name)
+    }
+
+    /// Every registered model (any status).
+    #[napi]
+    pub fn list_models(&self) -> Vec<JsModelInfo> {
+        self.registry.list().into_iter().map(info_to_js).collect()
+    }
+
+    /// One model's info; `MODEL_NOT_FOUND` if unknown.
+    #[napi]
+    pub fn model_info(&self, name: String) -> Result<JsModelInfo> {
+        self.registry.info(&name).map(info_to_js).map_err(to_napi)
+    }
+
+    /// Token ids of `text` for an LLM (special-token text is recognised).
+    #[napi]
+    pub fn tokenize(&self, model: String, text: String, add_bos: Option<bool>) -> Result<Vec<u32>> {
+        let h = self.registry.llm(&model).map_err(to_napi)?;
+        h.llm.tokenize(&text, add_bos.unwrap_or(false)).map_err(to_napi)
+    }
+
+    /// Text of token ids for an LLM.
+    #[napi]
+    pub fn detokenize(&self, model: String, ids: Vec<u32>, skip_special: Option<bool>) -> Result<String> {
+        let h = self.registry.llm(&model).map_err(to_napi)?;
+        h.llm.detokenize(&ids, skip_special.unwrap_or(false)).map_err(to_napi)
+    }
+
+    /// Renders messages through the model's chat template (assistant turn opened).
+    #[napi]
+    pub fn apply_chat_template(&self, model: String, messages: Vec<JsChatMessage>) -> Result<String> {
+        let h = self.registry.llm(&model).map_err(to_napi)?;
+        h.llm.template.render(&messages_from_js(messages), true).map_err(to_napi)
+    }
+
+    /// Submits a generation. `onEvent` receives `token` events, then exactly
+    /// one `done` event. Fails synchronously on invalid input, context
+    /// overflow or a full queue.
+    #[napi(ts_args_type = "model: string, request: GenerateRequest, onEvent: (event: GenerationEvent) => void")]
+    pub fn generate(&self, model: String, request: JsGenerateRequest, on_event: Function<'_, JsGenerationEvent, ()>) -> Result<Generation> {
+        let h = self.registry.llm(&model).map_err(to_napi)?;
+        let input = match (request.prompt, request.messages, request.tokens) {
+            (Some(p), None, None) => PromptInput::Text(p),
+            (None, Some(m), None) => PromptInput::Chat(messages_from_js(m)),
+            (None, None, Some(t)) => PromptInput::Tokens(t),
+            _ => return Err(to_napi(EngineError::invalid("give exactly one of prompt, messages or tokens"))),
+        };
+        let params = params_from_js(request.params.unwrap_or_default())?;
+        let backlog = Arc::new(AtomicUsize::new(0));
+        let seen = backlog.clone();
+        let tsfn: EventFn = on_event
+            .build_threadsafe_function::<JsGenerationEvent>()
+            .callee_handled::<false>()
+            .build_callback(move |ctx| {
+                seen.fetch_sub(1, Ordering::Relaxed);
+                Ok(ctx.value)
+            })?;
+        let sink = JsSink { tsfn, backlog };
+        let handle = h.submit(GenerateRequest { input, params }, Box::new(sink)).map_err(to_napi)?;
+        Ok(Generation { handle })
+    }
+
+    /// Scheduler counters of an LLM.
+    #[napi]
+    pub fn scheduler_stats(&self, model: String) -> Result<JsSchedulerStats> {
+        let h = self.registry.llm(&model).map_err(to_napi)?;
+        let s = &h.stats;
+        Ok(JsSchedulerStats {
+            waiting: s.waiting.load(Ordering::Relaxed) as u32,
+            running: s.running.load(Ordering::Relaxed) as u32,
+            completed: s.completed.load(Ordering::Relaxed) as f64,
+            prompt_tokens: s.prompt_tokens.load(Ordering::Relaxed) as f64,
+            generated_tokens: s.generated_tokens.load(Ordering::Relaxed) as f64,
+            max_batch: h.scheduler.max_batch as u32,
+            max_queue: h.scheduler.max_queue as u32,
+        })
+    }
+
+    /// L2-normalised embeddings, computed on the model's worker thread.
+    #[napi(ts_return_type = "Promise<Float32Array[]>")]
+    pub fn embed<'e>(&self, env: &'e Env, model: String, texts: Vec<String>, truncate: bool) -> Result<Object<'e>> {
+        let w = self.registry.embedder(&model).map_err(to_napi)?;
+        let (deferred, promise) = env.create_deferred::<Vec<Float32Array>, Box<dyn FnOnce(Env) -> Result<Vec<Float32Array>> + Send>>()?;
+        w.submit(
+            move |m| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.embed(&texts, truncate)))
+                .unwrap_or_else(|_| Err(EngineError::Internal("panic in the embedder".into()))),
+            move |r| match r {
+                Ok(v) => deferred.resolve(Box::new(move |_| Ok(v.into_iter().map(Float32Array::new).collect()))),
+                Err(e) => deferred.reject(to_napi(e)),
+            },
+        )
+        .map_err(to_napi)?;
+        Ok(promise)
+    }
+
+    /// Token counts of texts for an embedder (before truncation).
+    #[napi]
+    pub fn count_embedding_tokens(&self, model: String, texts: Vec<String>) -> Result<Vec<u32>> {
+        let w = self.registry.embedder(&model).map_err(to_napi)?;
+        Ok(w.model.count_tokens(&texts).map_err(to_napi)?.into_iter().map(|n| n as u32).collect())
+    }
+
+    /// Raw cross-encoder logits of (query, document) pairs, in document order.
+    #[napi(ts_return_type = "Promise<number[]>")]
+    pub fn rerank<'e>(&self, env: &'e Env, model: String, query: String, documents: Vec<String>, truncate: bool) -> Result<Object<'e>> {
+        let w = self.registry.reranker(&model).map_err(to_napi)?;
+        let (deferred, promise) = env.create_deferred::<Vec<f64>, Box<dyn FnOnce(Env) -> Result<Vec<f64>> + Send>>()?;
+        w.submit(
+            move |m| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.score(&query, &documents, truncate)))
+                .unwrap_or_else(|_| Err(EngineError::Internal("panic in the reranker".into()))),
+            move |r| match r {
+                Ok(v) => deferred.resolve(Box::new(move |_| Ok(v.into_iter().map(f64::from).collect()))),
+                Err(e) => deferred.reject(to_napi(e)),
+            },
+        )
+        .map_err(to_napi)?;
+        Ok(promise)
+    }
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Device and process memory figures.
+#[napi]
+pub fn memory_info() -> JsMemoryInfo {
+    let m = device::memory_info();
+    JsMemoryInfo {
+        device: m.device,
+        process_rss_bytes: m.process_rss_bytes as f64,
+        device_used_bytes: m.device_used_bytes.map(|b| b as f64),
+        device_total_bytes: m.device_total_bytes.map(|b| b as f64),
+        cpu_features: m.cpu_features.into_iter().map(String::from).collect(),
+        cuda_compiled: cfg!(feature = "cuda"),
+    }
+}
+
+/// Writes tiny random-weight models for tests (never for quality claims).
+/// Kinds: qwen2, llama (GGUF, f32 | q8_0 | q4_0), bert-cls, bert-mean, cross-encoder.
+#[napi]
+pub fn write_test_model(dir: String, kind: String, dtype: Option<String>) -> Result<String> {
+    write_fixture(&dir, &kind, dtype.as_deref()).map_err(to_napi)
+}

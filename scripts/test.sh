@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The test suite: setup, Rust engine tests, type-check, lint, then the
+# binding/CLI tests on the real models. Prints what it is doing.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+step() { printf '\n==> [test %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+bash scripts/setup.sh
+
+step "cargo test (engine: tiny generated models, reference parity, real-model integration)"
+CANDELA_MODELS_DIR="${CANDELA_MODELS_DIR:-$root/models}" cargo test --release -p candela-engine
+
+step "type-check (tsc)"
+bash scripts/node.sh node_modules/typescript/bin/tsc -p tsconfig.json
+
+step "lint (eslint, type-aware)"
+bash scripts/node.sh node_modules/eslint/bin/eslint.js src __test__ scripts
+
+step "node tests (binding, CLI, models)"
+bash scripts/node.sh --test --test-concurrency=1 __test__/*.test.ts

@@ -1,0 +1,63 @@
+/** Command-line argument helpers: strict parsing and clear usage errors. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+/** A mistake in how the command was called (exit code 2, no stack trace). */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export const HELP = `candela — self-hosted LLM and RAG inference
+
+Usage:
+  candela models pull [NAME...] [--json]      download, verify and unpack models (default set without names)
+  candela models list [--json]                models in the manifest and whether they are present
+  candela generate --model M [options] PROMPT stream a completion to stdout
+      --temperature T  --top-p P  --top-k K  --repetition-penalty R  --max-tokens N
+      --seed S  --stop TEXT (repeatable)  --system TEXT  --raw (no chat template)  --json
+  candela embed --model M [--no-truncate] TEXT...        JSON embeddings
+  candela rerank --model M --query Q [--no-truncate] DOC...  JSON relevance scores
+
+Common options:
+  --models-dir DIR   models directory (env CANDELA_MODELS_DIR; default ./models)
+  --device D         auto | cpu | cuda | cuda:N (env CANDELA_DEVICE)
+  -h, --help         this text
+`;
+
+/** `parseArgs` in strict mode, with errors rephrased as {@link UsageError}s. */
+export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: true });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message.replace(/^TypeError \[[A-Z_]+\]: /, '') : String(err));
+  }
+}
+
+/** Parses an optional numeric flag, checking its range. */
+export function num(
+  name: string,
+  value: string | undefined,
+  range: { min?: number; max?: number; integer?: boolean } = {},
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  const ok =
+    value.trim() !== '' &&
+    Number.isFinite(n) &&
+    (!range.integer || Number.isInteger(n)) &&
+    (range.min === undefined || n >= range.min) &&
+    (range.max === undefined || n <= range.max);
+  if (!ok) {
+    const bounds = [range.min !== undefined ? `>= ${range.min}` : '', range.max !== undefined ? `<= ${range.max}` : '']
+      .filter(Boolean)
+      .join(' and ');
+    throw new UsageError(`--${name} must be ${range.integer ? 'an integer' : 'a number'}${bounds ? ` ${bounds}` : ''}, got '${value}'`);
+  }
+  return n;
+}
+
+/** Common flags every command accepts. */
+export const COMMON_OPTIONS = {
+  'models-dir': { type: 'string' },
+  device: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;

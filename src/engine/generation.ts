@@ -1,0 +1,113 @@
+/**
+ * A generation as JS sees it: an async iterator of text chunks, a promise of
+ * the final result, and cancellation by `cancel()` or an `AbortSignal`.
+ *
+ * Events are pushed by the engine's scheduler thread (through a thread-safe
+ * function) and buffered here until the consumer pulls them.
+ */
+import type * as Native from '../../native/node/binding.d.ts';
+import { EngineError, toEngineError } from './errors.ts';
+
+export type GenerationResult = Native.GenerationResult;
+
+/** One piece of generated text. */
+export interface TokenChunk {
+  text: string;
+  tokenIds: number[];
+}
+
+/** A submitted generation. Iterate it for text; await `result` for usage and timings. */
+export class Generation implements AsyncIterable<TokenChunk> {
+  readonly id: number;
+  readonly promptTokens: number;
+  /** Resolves with the final record, whatever the finish reason. */
+  readonly result: Promise<GenerationResult>;
+
+  #native: Native.Generation | undefined;
+  #chunks: TokenChunk[] = [];
+  #done: GenerationResult | undefined;
+  #wake: (() => void) | undefined;
+  #resolveResult!: (r: GenerationResult) => void;
+  #signal: AbortSignal | undefined;
+  #onAbort = (): void => this.cancel();
+
+  /** @internal Use `Engine.generate`. */
+  constructor(start: (onEvent: (e: Native.GenerationEvent) => void) => Native.Generation, signal?: AbortSignal) {
+    this.result = new Promise((resolve) => {
+      this.#resolveResult = resolve;
+    });
+    if (signal?.aborted) throw new EngineError('CANCELLED', 'the request was aborted before it started');
+    try {
+      this.#native = start((e) => this.#onEvent(e));
+    } catch (err) {
+      throw toEngineError(err);
+    }
+    this.id = this.#native.id;
+    this.promptTokens = this.#native.promptTokens;
+    this.#signal = signal;
+    signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  #onEvent(e: Native.GenerationEvent): void {
+    if (e.kind === 'token') {
+      this.#chunks.push({ text: e.text ?? '', tokenIds: e.tokenIds ?? [] });
+    } else if (e.result) {
+      this.#done = e.result;
+      this.#signal?.removeEventListener('abort', this.#onAbort);
+      this.#native = undefined;
+      this.#resolveResult(e.result);
+    }
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  /** Stops the generation; the engine ends it within one step. */
+  cancel(): void {
+    this.#native?.cancel();
+  }
+
+  /** True once the final event has arrived. */
+  get finished(): boolean {
+    return this.#done !== undefined;
+  }
+
+  /** Iterates the text. Leaving the loop early cancels the generation. */
+  async *[Symbol.asyncIterator](): AsyncIterator<TokenChunk> {
+    try {
+      yield* this.#drain();
+    } finally {
+      if (!this.#done) this.cancel();
+    }
+  }
+
+  async *#drain(): AsyncGenerator<TokenChunk> {
+    for (;;) {
+      const chunk = this.#chunks.shift();
+      if (chunk) {
+        yield chunk;
+        continue;
+      }
+      if (this.#done) {
+        if (this.#done.finishReason === 'error') {
+          throw new EngineError(
+            (this.#done.errorCode as EngineError['code'] | undefined) ?? 'INTERNAL',
+            this.#done.errorMessage ?? 'generation failed',
+          );
+        }
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+    }
+  }
+
+  /** Consumes the whole generation and returns its final record. */
+  async collect(): Promise<GenerationResult> {
+    for await (const _ of this) {
+      // the text is also in the result
+    }
+    return this.result;
+  }
+}
