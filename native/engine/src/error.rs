@@ -61,7 +61,7 @@ pub enum EngineError {
     #[error("model '{name}' is a {actual}, not a {expected}")]
     WrongModelRole { name: String, actual: String, expected: String },
     #[error("candle: {0}")]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
     #[error("chat template: {0}")]
@@ -100,6 +100,21 @@ impl EngineError {
 
     pub fn invalid(msg: impl Into<String>) -> Self {
         EngineError::InvalidInput(msg.into())
+    }
+}
+
+/// candle attaches a backtrace to its errors when RUST_BACKTRACE is set; a
+/// message that reaches a user carries only the error itself.
+pub fn strip_backtrace(e: candle_core::Error) -> candle_core::Error {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => strip_backtrace(*inner),
+        other => other,
+    }
+}
+
+impl From<candle_core::Error> for EngineError {
+    fn from(e: candle_core::Error) -> Self {
+        EngineError::Candle(strip_backtrace(e))
     }
 }
 

@@ -237,7 +237,7 @@ impl CrossEncoder {
         let base = if vb.contains_tensor("bert.pooler.dense.weight") { vb.pp("bert") } else { vb.clone() };
         let pooler = candle_nn::linear(h, h, base.pp("pooler").pp("dense"))?;
         let classifier = candle_nn::linear(h, 1, vb.pp("classifier"))
-            .map_err(|e| EngineError::invalid(format!("not a single-label cross-encoder: {e}")))?;
+            .map_err(|e| EngineError::invalid(format!("not a single-label cross-encoder: {}", crate::error::strip_backtrace(e))))?;
         Ok(Self { enc, pooler, classifier })
     }
 

@@ -82,7 +82,7 @@ impl Llm {
     pub fn load(files: &LlmFiles, device: &Device) -> Result<Self> {
         let mut f = std::fs::File::open(&files.gguf)?;
         let ct = gguf_file::Content::read(&mut f)
-            .map_err(|e| EngineError::invalid(format!("{} is not a readable GGUF: {e}", files.gguf.display())))?;
+            .map_err(|e| EngineError::invalid(format!("{} is not a readable GGUF: {}", files.gguf.display(), crate::error::strip_backtrace(e))))?;
         let model = DecoderModel::from_gguf(&ct, &mut f, device)?;
         let (tokenizer, tokenizer_source) = tokenizer::load_llm_tokenizer(&ct, files.tokenizer_json.as_deref())?;
         let stop_ids = tokenizer::stop_token_ids(&ct, &tokenizer);

@@ -108,7 +108,7 @@ impl DecoderModel {
         let mut get = |name: &str| -> Result<QTensor> {
             let t = ct
                 .tensor(reader, name, device)
-                .map_err(|e| EngineError::invalid(format!("GGUF tensor '{name}': {e}")))?;
+                .map_err(|e| EngineError::invalid(format!("GGUF tensor '{name}': {}", crate::error::strip_backtrace(e))))?;
             weight_bytes += t.storage_size_in_bytes() as u64;
             Ok(t)
         };
