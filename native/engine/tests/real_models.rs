@@ -57,7 +57,8 @@ fn smollm_completes_a_capital_city_prompt() {
 /// Greedy token ids from Candela's decoder and from candle-transformers'
 /// own quantized model code, on the same GGUF and prompt.
 fn compare_with_candle_reference(dir: &std::path::Path, arch: Architecture) {
-    let llm = load_llm(dir);
+    // The file's exact weights (no Q8_0 repacking), as candle's model reads them.
+    let llm = Llm::load_with(&LlmFiles::resolve(dir).unwrap(), &Device::Cpu, false).unwrap();
     let prompt = llm.template.render(&[ChatMessage { role: "user".into(), content: "Name three primary colours.".into() }], true).unwrap();
     let toks = llm.tokenize(&prompt, false).unwrap();
     let steps = 16;
@@ -232,4 +233,44 @@ fn registry_loads_lists_and_unloads_without_racing() {
     assert!(reg.unload("smol"));
     assert!(!reg.unload("smol"));
     assert_eq!(reg.llm("smol").err().unwrap().code(), candela_engine::ErrorCode::ModelNotFound);
+}
+
+#[test]
+fn streamed_text_is_utf8_safe_for_multibyte_output() {
+    let Some(dir) = real_model(QWEN) else { return };
+    let h = LlmHandle::start(QWEN, load_llm(&dir), SchedulerConfig::default()).unwrap();
+    let (sink, rx) = channel_sink();
+    let req = GenerateRequest {
+        input: chat("Write the Japanese word for 'thank you' in hiragana, then three emoji. Nothing else."),
+        params: greedy(32),
+    };
+    h.submit(req, Box::new(sink)).unwrap();
+    let mut pieces = Vec::new();
+    let mut ids = Vec::new();
+    let mut done = None;
+    for e in rx.iter() {
+        match e {
+            GenerationEvent::Token { text, token_ids } => {
+                pieces.push(text);
+                ids.extend(token_ids);
+            }
+            GenerationEvent::Done(r) => done = Some(r),
+        }
+    }
+    let r = done.unwrap();
+    let joined: String = pieces.concat();
+    assert!(!joined.is_ascii(), "expected multi-byte output, got {joined:?}");
+    assert!(pieces.iter().all(|p| !p.contains('\u{FFFD}')), "a piece split a character: {pieces:?}");
+    assert_eq!(joined, r.text);
+    assert_eq!(joined, h.llm.detokenize(&ids, true).unwrap(), "streaming equals decoding all ids at once");
+}
+
+#[test]
+fn qwen_stops_on_control_markers_only() {
+    let Some(dir) = real_model(QWEN) else { return };
+    let llm = load_llm(&dir);
+    let mut stops = llm.stop_ids.clone();
+    stops.sort();
+    // <|endoftext|>, <|im_end|>; Qwen's `</s>` (128247) is an ordinary token.
+    assert_eq!(stops, vec![151643, 151645]);
 }

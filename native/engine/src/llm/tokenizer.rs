@@ -102,15 +102,24 @@ pub fn tokenizer_from_gguf(ct: &Content) -> Result<Tokenizer> {
 }
 
 /// Token ids the model uses to end a turn: the GGUF's EOS, plus the chat
-/// end markers present in the vocabulary (Qwen: `<|im_end|>` and `<|endoftext|>`).
+/// end markers the vocabulary marks as control tokens (Qwen: `<|im_end|>` and
+/// `<|endoftext|>`). A marker that is an ordinary token (Qwen's `</s>` is)
+/// is text, not a stop.
 pub fn stop_token_ids(ct: &Content, tok: &Tokenizer) -> Vec<u32> {
     let mut ids = Vec::new();
     if let Some(eos) = md(ct, "tokenizer.ggml.eos_token_id").and_then(|v| v.to_u32().ok()) {
         ids.push(eos);
     }
+    let types = md(ct, "tokenizer.ggml.token_type").and_then(|v| v.to_vec().ok());
+    let is_control = |id: u32| {
+        types
+            .and_then(|t| t.get(id as usize))
+            .and_then(|v| v.to_i32().ok())
+            .is_some_and(|t| t == 3)
+    };
     for marker in ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>", "</s>"] {
         if let Some(id) = tok.token_to_id(marker) {
-            if !ids.contains(&id) {
+            if is_control(id) && !ids.contains(&id) {
                 ids.push(id);
             }
         }
