@@ -280,26 +280,30 @@ impl DecoderModel {
     }
 
     /// Causal attention of `len` new queries against a sequence's cache.
-    /// Returns `[1, len, hidden]`.
+    /// Query heads sharing a KV head (GQA) are stacked as rows of one matrix,
+    /// so the K/V cache is never copied per query head. Returns `[1, len, hidden]`.
     fn attention(&self, q: &Tensor, k: &Tensor, v: &Tensor, len: usize) -> Result<Tensor> {
         let cfg = &self.config;
-        let n_rep = cfg.n_heads / cfg.n_kv_heads;
-        let k = candle_transformers::utils::repeat_kv(k.contiguous()?, n_rep)?.contiguous()?;
-        let v = candle_transformers::utils::repeat_kv(v.contiguous()?, n_rep)?.contiguous()?;
+        let (n_kv, hd) = (cfg.n_kv_heads, cfg.head_dim);
+        let n_rep = cfg.n_heads / n_kv;
         let total = k.dim(2)?;
-        let scale = 1.0 / (cfg.head_dim as f64).sqrt();
-        let mut att = (q.contiguous()?.matmul(&k.t()?)? * scale)?;
+        // Query head h reads KV head h / n_rep: [n_kv, n_rep * len, hd].
+        let q = q.contiguous()?.reshape((n_kv, n_rep * len, hd))?;
+        let k = k.contiguous()?.reshape((n_kv, total, hd))?;
+        let v = v.contiguous()?.reshape((n_kv, total, hd))?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let mut att = (q.matmul(&k.t()?)? * scale)?;
         if len > 1 {
             let past = total - len;
             let mask: Vec<f32> = (0..len)
                 .flat_map(|i| (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }))
                 .collect();
             let mask = Tensor::from_slice(&mask, (len, total), &self.device)?;
-            att = att.broadcast_add(&mask)?;
+            att = att.reshape((n_kv, n_rep, len, total))?.broadcast_add(&mask)?.reshape((n_kv, n_rep * len, total))?;
         }
         let att = candle_nn::ops::softmax_last_dim(&att)?;
-        let y = att.matmul(&v)?; // [1, heads, len, head_dim]
-        Ok(y.transpose(1, 2)?.reshape((1, len, cfg.n_heads * cfg.head_dim))?)
+        let y = att.matmul(&v)?; // [n_kv, n_rep * len, hd] == [heads, len, hd]
+        Ok(y.reshape((1, cfg.n_heads, len, hd))?.transpose(1, 2)?.reshape((1, len, cfg.n_heads * hd))?)
     }
 
     /// Logits for every position of `tokens` run one at a time through a fresh
