@@ -125,11 +125,17 @@ impl Llm {
 
     /// Text of `ids`.
     pub fn detokenize(&self, ids: &[u32], skip_special: bool) -> Result<String> {
-        let vocab = self.model.config.vocab_size as u32;
-        if let Some(bad) = ids.iter().find(|&&i| i >= vocab) {
-            return Err(EngineError::invalid(format!("token id {bad} is outside the vocabulary (size {vocab})")));
-        }
+        self.check_ids(ids)?;
         self.tokenizer.decode(ids, skip_special).map_err(EngineError::tokenizer)
+    }
+
+    /// Rejects ids outside the model's vocabulary.
+    fn check_ids(&self, ids: &[u32]) -> Result<()> {
+        let vocab = self.model.config.vocab_size as u32;
+        match ids.iter().find(|&&i| i >= vocab) {
+            Some(bad) => Err(EngineError::invalid(format!("token id {bad} is outside the vocabulary (size {vocab})"))),
+            None => Ok(()),
+        }
     }
 
     /// The prompt token ids a request stands for.
@@ -138,10 +144,7 @@ impl Llm {
             PromptInput::Text(t) => self.tokenize(t, true)?,
             PromptInput::Chat(m) => self.tokenize(&self.template.render(m, true)?, false)?,
             PromptInput::Tokens(t) => {
-                let vocab = self.model.config.vocab_size as u32;
-                if let Some(bad) = t.iter().find(|&&i| i >= vocab) {
-                    return Err(EngineError::invalid(format!("token id {bad} is outside the vocabulary (size {vocab})")));
-                }
+                self.check_ids(t)?;
                 t.clone()
             }
         };

@@ -208,7 +208,12 @@ pub(crate) fn run(llm: Arc<Llm>, rx: Receiver<Command>, cfg: SchedulerConfig, st
                 };
                 inputs.push(StepInput { tokens, cache: &mut s.cache });
             }
-            llm.model.forward(&mut inputs).and_then(|t| Ok(t.to_vec2::<f32>()?))
+            // A panic inside candle must not kill the thread and strand every
+            // consumer: it fails this step's sequences like any other error.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                llm.model.forward(&mut inputs).and_then(|t| Ok(t.to_vec2::<f32>()?))
+            }))
+            .unwrap_or_else(|_| Err(EngineError::Internal("panic in the model's forward pass".into())))
         };
         let logits = match outcome {
             Ok(l) => l,
