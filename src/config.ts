@@ -27,6 +27,18 @@ const ConfigSchema = z.object({
   maxBatch: z.coerce.number().int().min(1).max(256),
   /** LLM scheduler: requests allowed to wait before OVERLOADED. */
   maxQueue: z.coerce.number().int().min(1).max(100_000),
+  /** HTTP listen address and port (0: any free port). */
+  host: z.string().min(1),
+  port: z.coerce.number().int().min(0).max(65_535),
+  /** Largest request body accepted, bytes. */
+  bodyLimitBytes: z.coerce.number().int().min(1024).max(1 << 30),
+  /** Milliseconds between SSE heartbeat comments. */
+  sseHeartbeatMs: z.coerce.number().int().min(100).max(600_000),
+  /** On shutdown, how long in-flight requests and streams may take to finish. */
+  shutdownGraceMs: z.coerce.number().int().min(0).max(600_000),
+  /** Manifest names of the models `serve` loads, comma-separated (default: the default set). */
+  serveModels: z.string(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 });
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
@@ -39,6 +51,13 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   CANDELA_NPM_REGISTRY_URL: 'npmRegistryUrl',
   CANDELA_MAX_BATCH: 'maxBatch',
   CANDELA_MAX_QUEUE: 'maxQueue',
+  CANDELA_HOST: 'host',
+  CANDELA_PORT: 'port',
+  CANDELA_BODY_LIMIT_BYTES: 'bodyLimitBytes',
+  CANDELA_SSE_HEARTBEAT_MS: 'sseHeartbeatMs',
+  CANDELA_SHUTDOWN_GRACE_MS: 'shutdownGraceMs',
+  CANDELA_MODELS: 'serveModels',
+  CANDELA_LOG_LEVEL: 'logLevel',
 };
 
 const DEFAULTS = {
@@ -48,6 +67,13 @@ const DEFAULTS = {
   npmRegistryUrl: 'https://registry.npmjs.org',
   maxBatch: 16,
   maxQueue: 256,
+  host: '127.0.0.1',
+  port: 8080,
+  bodyLimitBytes: 2 * 1024 * 1024,
+  sseHeartbeatMs: 15_000,
+  shutdownGraceMs: 10_000,
+  serveModels: '',
+  logLevel: 'info',
 };
 
 /** A configuration value that failed validation. */

@@ -7,6 +7,7 @@ import { EngineError } from '../engine/index.ts';
 import { embedCommand, rerankCommand } from './encode-commands.ts';
 import { generateCommand } from './generate-command.ts';
 import { modelsCommand } from './models-command.ts';
+import { serveCommand } from './serve-command.ts';
 import { HELP, UsageError } from './usage.ts';
 
 /** Pulls --models-dir / --device out of argv wherever they are. */
@@ -38,8 +39,10 @@ async function main(argv: string[]): Promise<number> {
       return embedCommand(rest, config);
     case 'rerank':
       return rerankCommand(rest, config);
+    case 'serve':
+      return serveCommand(rest, config);
     default:
-      throw new UsageError(`unknown command '${command}' (models, generate, embed, rerank)`);
+      throw new UsageError(`unknown command '${command}' (serve, models, generate, embed, rerank)`);
   }
 }
 

@@ -161,6 +161,7 @@ pub(crate) fn run(llm: Arc<Llm>, rx: Receiver<Command>, cfg: SchedulerConfig, st
                 i += 1;
             }
         }
+        stats.running.store(running.len(), Ordering::Relaxed);
         if running.is_empty() {
             continue;
         }
@@ -226,6 +227,7 @@ pub(crate) fn run(llm: Arc<Llm>, rx: Receiver<Command>, cfg: SchedulerConfig, st
                     let seq = running.swap_remove(idx);
                     finish(&llm, seq, FinishReason::Error, Some(&e), &stats);
                 }
+                stats.running.store(running.len(), Ordering::Relaxed);
                 continue;
             }
         };

@@ -1,0 +1,209 @@
+/**
+ * The HTTP API on a real server (free port) over tiny generated models:
+ * probes, request ids, generation (JSON and SSE read by a real SSE parser),
+ * embeddings, tokenization, models, the bad-input matrix, client disconnect
+ * → engine cancellation, and graceful shutdown.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { EventSourceParserStream, type EventSourceMessage } from 'eventsource-parser/stream';
+import { pino } from 'pino';
+import { loadConfig } from '../src/config.ts';
+import { writeTestModel } from '../src/engine/index.ts';
+import { startServer, type RunningServer } from '../src/http/server.ts';
+import { tempDir } from './helpers/paths.ts';
+
+const dir = tempDir();
+let server: RunningServer;
+let base: string;
+
+async function post(path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
+  });
+}
+
+async function expectError(res: Response, status: number, code: string): Promise<void> {
+  const body = (await res.json()) as { error: { code: string; message: string; type: string } };
+  assert.equal(res.status, status, JSON.stringify(body));
+  assert.equal(body.error.code, code);
+  assert.ok(body.error.message.length > 0 && body.error.type.length > 0);
+  assert.doesNotMatch(JSON.stringify(body), /\n\s+at /, 'no stack trace');
+}
+
+async function sse(res: Response): Promise<EventSourceMessage[]> {
+  const events: EventSourceMessage[] = [];
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return events;
+    events.push(value);
+  }
+}
+
+before(async () => {
+  const config = Object.freeze({ ...loadConfig({}), port: 0, bodyLimitBytes: 64 * 1024, sseHeartbeatMs: 200, shutdownGraceMs: 5000 });
+  server = await startServer({
+    config,
+    logger: pino({ level: 'silent' }),
+    models: [
+      { name: 'tiny', role: 'llm', path: writeTestModel(dir, 'qwen2', 'q8_0') },
+      { name: 'tiny-emb', role: 'embedder', path: writeTestModel(dir, 'bert-mean') },
+    ],
+  });
+  base = server.url;
+  await server.loaded;
+});
+
+after(async () => {
+  await server.close();
+});
+
+describe('probes and ids', () => {
+  it('answers liveness, readiness, device and stats', async () => {
+    assert.equal((await fetch(`${base}/health`)).status, 200);
+    const ready = (await (await fetch(`${base}/health/ready`)).json()) as { status: string; models: { status: string }[] };
+    assert.equal(ready.status, 'ready');
+    assert.ok(ready.models.every((m) => m.status === 'ready'));
+    const gpu = (await (await fetch(`${base}/health/gpu`)).json()) as { device: string; process_rss_bytes: number };
+    assert.equal(gpu.device, 'cpu');
+    assert.ok(gpu.process_rss_bytes > 0);
+    const stats = (await (await fetch(`${base}/health/stats`)).json()) as { uptime_s: number; models: unknown[] };
+    assert.equal(stats.models.length, 2);
+  });
+
+  it('echoes a given X-Request-ID and generates one otherwise', async () => {
+    const given = await post('/v1/tokenize', { text: 'hi' }, { 'x-request-id': 'abc-123' });
+    assert.equal(given.headers.get('x-request-id'), 'abc-123');
+    const made = await post('/v1/tokenize', { text: 'hi' });
+    assert.match(made.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+  });
+});
+
+describe('generation', () => {
+  it('POST /v1/generate returns text, usage, timings and the request id', async () => {
+    const res = await post('/v1/generate', { prompt: 'hello', max_tokens: 8, ignore_eos: true });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { request_id: string; text: string; usage: { completion_tokens: number }; timings: { ttft_ms: number }; finish_reason: string };
+    assert.equal(body.request_id, res.headers.get('x-request-id'));
+    assert.equal(body.usage.completion_tokens, 8);
+    assert.equal(body.finish_reason, 'length');
+    assert.ok(body.timings.ttft_ms > 0);
+  });
+
+  it('POST /v1/generate/stream follows the SSE contract', async () => {
+    const res = await post('/v1/generate/stream', { messages: [{ role: 'user', content: 'hi' }], max_tokens: 6, ignore_eos: true });
+    assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+    assert.equal(res.headers.get('cache-control'), 'no-cache, no-transform');
+    const events = await sse(res);
+    assert.equal(events[0]?.event, 'meta');
+    const tokens = events.filter((e) => e.event === 'token');
+    const done = events.at(-1)!;
+    assert.equal(done.event, 'done');
+    const d = JSON.parse(done.data) as { request_id: string; text: string; token_count: number; tokens_per_sec: number; finish_reason: string; timings: { ttft_ms: number; total_ms: number } };
+    assert.equal(d.request_id, res.headers.get('x-request-id'));
+    assert.equal(d.token_count, 6);
+    assert.equal(tokens.map((t) => (JSON.parse(t.data) as { text: string }).text).join(''), d.text);
+    assert.ok(d.tokens_per_sec > 0 && d.timings.total_ms >= d.timings.ttft_ms);
+  });
+
+  it('a client that disconnects mid-stream cancels its generation in the engine', async () => {
+    const ac = new AbortController();
+    const res = await fetch(`${base}/v1/generate/stream`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'go', max_tokens: 110, ignore_eos: true }),
+      signal: ac.signal,
+    });
+    const reader = res.body!.getReader();
+    await reader.read(); // the first bytes: the stream is running
+    ac.abort(); // hang up
+    await reader.closed.catch(() => undefined);
+    const stats = async () =>
+      ((await (await fetch(`${base}/health/stats`)).json()) as { models: { name: string; scheduler?: { running: number; generatedTokens: number } }[] }).models.find(
+        (m) => m.name === 'tiny',
+      )!.scheduler!;
+    let s = await stats();
+    for (let i = 0; i < 50 && s.running > 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      s = await stats();
+    }
+    assert.equal(s.running, 0, 'the generation was cancelled');
+    const before = s.generatedTokens;
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal((await stats()).generatedTokens, before, 'no more tokens after the disconnect');
+  });
+});
+
+describe('embeddings, tokenization, models', () => {
+  it('serves OpenAI and TEI embedding shapes', async () => {
+    const oa = (await (await post('/v1/embeddings', { input: ['a cat', 'a dog'] })).json()) as { data: { index: number; embedding: number[] }[]; usage: { prompt_tokens: number } };
+    assert.equal(oa.data.length, 2);
+    assert.equal(oa.data[1]!.index, 1);
+    assert.equal(oa.data[0]!.embedding.length, 32);
+    assert.ok(oa.usage.prompt_tokens > 0);
+    const tei = (await (await post('/v1/embed', { inputs: 'a cat' })).json()) as number[][];
+    assert.equal(tei.length, 1);
+    tei[0]!.forEach((x, i) => assert.ok(Math.abs(x - oa.data[0]!.embedding[i]!) < 1e-6));
+  });
+
+  it('tokenizes and detokenizes, single and batch', async () => {
+    const one = (await (await post('/v1/tokenize', { text: 'hello' })).json()) as { tokens: number[] };
+    const back = (await (await post('/v1/detokenize', { tokens: one.tokens })).json()) as { text: string };
+    assert.equal(back.text, 'hello');
+    const many = (await (await post('/v1/tokenize', { text: ['a', 'bb'] })).json()) as { tokens: number[][] };
+    assert.equal(many.tokens.length, 2);
+    const texts = (await (await post('/v1/detokenize', { tokens: many.tokens })).json()) as { text: string[] };
+    assert.deepEqual(texts.text, ['a', 'bb']);
+  });
+
+  it('lists, describes, unloads and reloads models', async () => {
+    const list = (await (await fetch(`${base}/v1/models`)).json()) as { object: string; data: { id: string; role: string; context_length: number }[] };
+    assert.equal(list.object, 'list');
+    assert.deepEqual(list.data.map((m) => m.id).sort(), ['tiny', 'tiny-emb']);
+    const one = (await (await fetch(`${base}/v1/models/tiny`)).json()) as { context_length: number; architecture: string };
+    assert.equal(one.context_length, 128);
+    assert.equal(one.architecture, 'qwen2');
+    await expectError(await fetch(`${base}/v1/models/nope`), 404, 'model_not_found');
+    assert.equal((await post('/v1/models/tiny-emb/unload', undefined as unknown as string)).status, 200);
+    await expectError(await post('/v1/embed', { inputs: 'x' }), 404, 'model_not_found');
+    assert.equal((await fetch(`${base}/health/ready`)).status, 503);
+    assert.equal((await post('/v1/models/tiny-emb/load', undefined as unknown as string)).status, 200);
+    assert.equal((await fetch(`${base}/health/ready`)).status, 200);
+  });
+});
+
+describe('bad input', () => {
+  it('maps every kind of bad request to its status', async () => {
+    await expectError(await post('/v1/generate', '{"prompt": '), 400, 'invalid_json');
+    await expectError(await post('/v1/generate', new Uint8Array([0x7b, 0x22, 0x70, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d])), 400, 'invalid_utf8');
+    await expectError(await post('/v1/generate', 'prompt=x', { 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
+    await expectError(await post('/v1/generate', { prompt: 'x'.repeat(70 * 1024) }), 413, 'payload_too_large');
+    await expectError(await post('/v1/embeddings', { input: Array.from({ length: 300 }, () => 'x') }), 413, 'too_many_items');
+    await expectError(await post('/v1/generate', {}), 422, 'invalid_request');
+    await expectError(await post('/v1/generate', { prompt: '' }), 422, 'invalid_request');
+    await expectError(await post('/v1/generate', { prompt: 'x', max_tokens: '5' }), 422, 'invalid_request');
+    await expectError(await post('/v1/generate', { prompt: 'x', temperature: -1 }), 422, 'invalid_request');
+    await expectError(await post('/v1/generate', { prompt: 'x', model: 'nope' }), 404, 'model_not_found');
+    await expectError(await post('/v1/generate', { prompt: 'word '.repeat(200) }), 422, 'context_overflow');
+    await expectError(await post('/v1/embeddings', { input: 'x', model: 'tiny' }), 422, 'wrong_model_role');
+    await expectError(await post('/v1/embeddings', { input: [''] }), 422, 'invalid_request');
+    await expectError(await fetch(`${base}/v1/nothing-here`), 404, 'not_found');
+    // The server is still healthy after all of that.
+    assert.equal((await fetch(`${base}/health`)).status, 200);
+  });
+});
+
+describe('shutdown', () => {
+  it('lets an in-flight stream finish, then refuses new connections', async () => {
+    const res = await post('/v1/generate/stream', { prompt: 'hi', max_tokens: 40, ignore_eos: true });
+    const events = sse(res);
+    const closed = server.close();
+    const got = await events;
+    assert.equal(got.at(-1)?.event, 'done', 'the stream ran to completion');
+    await closed;
+    await assert.rejects(fetch(`${base}/health`));
+  });
+});

@@ -1,0 +1,25 @@
+/**
+ * Request ids: a client's `X-Request-ID` is kept when it is sane, otherwise
+ * one is generated; either way it is echoed in the response header and is
+ * available to handlers and logs as `res.locals.requestId`.
+ */
+import { randomUUID } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+
+const SANE = /^[\w.:@/-]{1,128}$/;
+
+/** Creates the request-id middleware. */
+export function createRequestId(): (req: Request, res: Response, next: NextFunction) => void {
+  return function requestId(req, res, next) {
+    const given = req.get('x-request-id');
+    const id = given && SANE.test(given) ? given : randomUUID();
+    res.locals['requestId'] = id;
+    res.setHeader('X-Request-ID', id);
+    next();
+  };
+}
+
+/** The request id of a response. */
+export function requestIdOf(res: Response): string {
+  return String(res.locals['requestId'] ?? '');
+}

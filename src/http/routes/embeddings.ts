@@ -1,0 +1,72 @@
+/**
+ * Embeddings: POST /v1/embed (TEI-like: `{inputs, truncate}` → vectors) and
+ * POST /v1/embeddings (OpenAI: `{input, model}` → list of embedding objects).
+ */
+import { Router } from 'express';
+import { z } from 'zod';
+import type { ModelService } from '../../services/model-service.ts';
+import { HttpError } from '../errors.ts';
+import { validate } from '../validate.ts';
+
+/** Most texts one request may embed. */
+export const MAX_EMBED_INPUTS = 256;
+
+const Text = z.string().min(1, 'must not be empty');
+const TeiBody = z.object({
+  inputs: z.union([Text, z.array(Text).min(1)]),
+  model: z.string().min(1).optional(),
+  truncate: z.boolean().default(false),
+});
+const OpenAiBody = z.object({
+  input: z.union([Text, z.array(Text).min(1)]),
+  model: z.string().min(1).optional(),
+  encoding_format: z.enum(['float', 'base64']).default('float'),
+  dimensions: z.number().int().positive().optional(),
+  user: z.string().optional(),
+});
+
+function embedderName(models: ModelService, requested: string | undefined): string {
+  const name = requested ?? models.defaultModel('embedder');
+  if (!name) throw new HttpError(404, 'model_not_found', 'no embedding model is configured on this server');
+  return name;
+}
+
+function asList(input: string | string[], param: string): string[] {
+  const list = Array.isArray(input) ? input : [input];
+  if (list.length > MAX_EMBED_INPUTS) {
+    throw new HttpError(413, 'too_many_items', `at most ${MAX_EMBED_INPUTS} inputs per request, got ${list.length}`, { param });
+  }
+  return list;
+}
+
+export function createEmbeddingRoutes(models: ModelService): Router {
+  const r = Router();
+  r.post('/v1/embed', async (req, res) => {
+    const body = validate(TeiBody, req.body);
+    const model = embedderName(models, body.model);
+    const vectors = await models.engine.embed(model, asList(body.inputs, 'inputs'), { truncate: body.truncate });
+    res.json(vectors.map((v) => Array.from(v)));
+  });
+  r.post('/v1/embeddings', async (req, res) => {
+    const body = validate(OpenAiBody, req.body);
+    const model = embedderName(models, body.model);
+    const texts = asList(body.input, 'input');
+    const vectors = await models.engine.embed(model, texts, { truncate: true });
+    const dims = vectors[0]?.length ?? 0;
+    if (body.dimensions !== undefined && body.dimensions !== dims) {
+      throw new HttpError(422, 'invalid_request', `model '${model}' produces ${dims} dimensions; it cannot give ${body.dimensions}`, { param: 'dimensions' });
+    }
+    const tokens = models.engine.countEmbeddingTokens(model, texts).reduce((a, b) => a + b, 0);
+    res.json({
+      object: 'list',
+      model,
+      data: vectors.map((v, index) => ({
+        object: 'embedding',
+        index,
+        embedding: body.encoding_format === 'base64' ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') : Array.from(v),
+      })),
+      usage: { prompt_tokens: tokens, total_tokens: tokens },
+    });
+  });
+  return r;
+}

@@ -1,0 +1,53 @@
+/** Probes: liveness, readiness (models loaded), device, and server stats. */
+import { Router } from 'express';
+import { memoryInfo } from '../../engine/index.ts';
+import type { ModelService } from '../../services/model-service.ts';
+
+/** Options of {@link createHealthRoutes}. */
+export interface HealthRoutesOptions {
+  models: ModelService;
+  startedAt: number;
+  /** Pipeline settings reported by /health/stats. */
+  settings: Record<string, unknown>;
+}
+
+export function createHealthRoutes(options: HealthRoutesOptions): Router {
+  const r = Router();
+  r.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  r.get('/health/ready', (_req, res) => {
+    const models = options.models.statuses();
+    const ready = models.every((m) => m.status === 'ready');
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', models });
+  });
+  r.get('/health/gpu', (_req, res) => {
+    const m = memoryInfo();
+    res.json({
+      device: m.device,
+      gpu: m.device.startsWith('cuda'),
+      cuda_compiled: m.cudaCompiled,
+      message: m.device === 'cpu' ? 'running on CPU: no GPU in use; process memory reported instead' : undefined,
+      device_memory_used_bytes: m.deviceUsedBytes ?? null,
+      device_memory_total_bytes: m.deviceTotalBytes ?? null,
+      process_rss_bytes: m.processRssBytes,
+      cpu_features: m.cpuFeatures,
+    });
+  });
+  r.get('/health/stats', (_req, res) => {
+    const engine = options.models.engine;
+    const models = engine.listModels().map((m) => ({
+      name: m.name,
+      role: m.role,
+      status: m.status,
+      scheduler: m.role === 'llm' && m.status === 'ready' ? engine.schedulerStats(m.name) : undefined,
+    }));
+    res.json({
+      uptime_s: (Date.now() - options.startedAt) / 1000,
+      models,
+      settings: options.settings,
+      memory: { process_rss_bytes: memoryInfo().processRssBytes },
+    });
+  });
+  return r;
+}

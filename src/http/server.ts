@@ -1,0 +1,77 @@
+/**
+ * Starts Candela's HTTP server: engine, models (loaded in the background so
+ * liveness answers at once and readiness turns green when they are in), the
+ * app, and a graceful shutdown (stop accepting, let in-flight requests and
+ * streams finish within the grace period, then close what is left).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import type { Config } from '../config.ts';
+import { Engine } from '../engine/index.ts';
+import { ModelService, type ModelSpec } from '../services/model-service.ts';
+import { createApp } from './app.ts';
+
+/** Options of {@link startServer}. */
+export interface ServerOptions {
+  config: Config;
+  /** Models to load at start-up. */
+  models: readonly ModelSpec[];
+  logger?: Logger;
+}
+
+/** A running server. */
+export interface RunningServer {
+  url: string;
+  port: number;
+  models: ModelService;
+  /** Resolves when every configured model has settled (ready or failed). */
+  loaded: Promise<void>;
+  /** Graceful shutdown. */
+  close(): Promise<void>;
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const { config } = options;
+  const logger = options.logger ?? pino({ level: config.logLevel });
+  const engine = new Engine();
+  const models = new ModelService({ engine, models: options.models });
+  const app = createApp({
+    models,
+    logger,
+    bodyLimitBytes: config.bodyLimitBytes,
+    sseHeartbeatMs: config.sseHeartbeatMs,
+    settings: { device: config.device, max_batch: config.maxBatch, max_queue: config.maxQueue, body_limit_bytes: config.bodyLimitBytes },
+  });
+  const server = http.createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, resolve);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  logger.info({ url, models: options.models.map((m) => m.name) }, 'listening; loading models');
+  const loaded = models.loadAll((info, spec, err) => {
+    if (info) logger.info({ model: spec.name, load_ms: info.loadMs, quantization: info.quantization }, 'model ready');
+    else logger.error({ model: spec.name, err }, 'model failed to load');
+  });
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      logger.info({ grace_ms: config.shutdownGraceMs }, 'shutting down: no new connections');
+      const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Keep-alive connections go idle as their last response ends: close them then.
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
+      await done;
+      clearInterval(sweep);
+      clearTimeout(timer);
+      for (const m of engine.listModels()) engine.unloadModel(m.name);
+      logger.info('shut down');
+    })();
+    return closing;
+  };
+  return { url, port, models, loaded, close };
+}

@@ -1,0 +1,73 @@
+/**
+ * Server-sent events: unbuffered headers, named events with JSON data,
+ * heartbeat comments while the producer is quiet, and a signal that fires
+ * when the client goes away (so the work below can be cancelled).
+ */
+import type { Request, Response } from 'express';
+
+/** Options of {@link openSse}. */
+export interface SseOptions {
+  /** Milliseconds between heartbeat comments. */
+  heartbeatMs: number;
+}
+
+/** An open event stream. */
+export interface SseStream {
+  /** Sends one event; `event` undefined sends an unnamed `data:` line (OpenAI style). */
+  send(event: string | undefined, data: unknown): void;
+  /** Sends a raw `data:` payload (e.g. `[DONE]`). */
+  sendRaw(data: string): void;
+  /** Ends the stream. */
+  close(): void;
+  /** Aborts when the client disconnects before {@link SseStream.close}. */
+  readonly signal: AbortSignal;
+}
+
+/** Starts an SSE response. */
+export function openSse(req: Request, res: Response, options: SseOptions): SseStream {
+  const ac = new AbortController();
+  let closed = false;
+  res.status(200);
+  res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-cache, no-transform');
+  res.setHeader('Connection', 'keep-alive');
+  res.setHeader('X-Accel-Buffering', 'no');
+  res.flushHeaders();
+  req.socket.setNoDelay(true);
+  const heartbeat = setInterval(() => {
+    if (!closed) res.write(': keep-alive\n\n');
+  }, options.heartbeatMs);
+  heartbeat.unref();
+  res.on('close', () => {
+    clearInterval(heartbeat);
+    if (!closed) {
+      closed = true;
+      ac.abort();
+    }
+  });
+  return {
+    signal: ac.signal,
+    send(event, data) {
+      if (closed) return;
+      res.write(`${event ? `event: ${event}\n` : ''}data: ${JSON.stringify(data)}\n\n`);
+    },
+    sendRaw(data) {
+      if (!closed) res.write(`data: ${data}\n\n`);
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(heartbeat);
+      res.end();
+    },
+  };
+}
+
+/** An AbortSignal that fires when a non-streaming client disconnects before the answer. */
+export function clientGone(res: Response): AbortSignal {
+  const ac = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) ac.abort();
+  });
+  return ac.signal;
+}

@@ -1,0 +1,79 @@
+/**
+ * The models a server runs: loads the configured ones in the background at
+ * start-up, answers readiness, and resolves default model names per role.
+ * No express types here.
+ */
+import type { Engine, LoadOptions, ModelInfo, ModelRole } from '../engine/index.ts';
+
+/** A model the server should load at start-up. */
+export type ModelSpec = LoadOptions;
+
+/** One model's status as the probes report it. */
+export interface ModelStatusRow {
+  name: string;
+  role: string;
+  status: string;
+  failure: string | null;
+}
+
+/** Options of {@link ModelService}. */
+export interface ModelServiceOptions {
+  engine: Engine;
+  models: readonly ModelSpec[];
+}
+
+/** Loads and tracks the configured models. */
+export class ModelService {
+  readonly engine: Engine;
+  readonly specs: readonly ModelSpec[];
+  #loads = new Map<string, Promise<ModelInfo | undefined>>();
+
+  constructor(options: ModelServiceOptions) {
+    this.engine = options.engine;
+    this.specs = options.models;
+  }
+
+  /** Starts loading every configured model; resolves when all have settled. */
+  async loadAll(onLoaded?: (info: ModelInfo | undefined, spec: ModelSpec, err?: unknown) => void): Promise<void> {
+    await Promise.all(this.specs.map((s) => this.load(s, onLoaded)));
+  }
+
+  /** Loads one model (a load of a name already loading joins it). */
+  load(spec: ModelSpec, onLoaded?: (info: ModelInfo | undefined, spec: ModelSpec, err?: unknown) => void): Promise<ModelInfo | undefined> {
+    const p = this.engine.loadModel(spec).then(
+      (info) => {
+        onLoaded?.(info, spec);
+        return info;
+      },
+      (err: unknown) => {
+        onLoaded?.(undefined, spec, err);
+        return undefined;
+      },
+    );
+    this.#loads.set(spec.name, p);
+    return p;
+  }
+
+  /** Every configured model with its current status (configured but unknown to the engine: loading). */
+  statuses(): ModelStatusRow[] {
+    const known = new Map(this.engine.listModels().map((m) => [m.name, m]));
+    const out: ModelStatusRow[] = this.specs.map((s) => {
+      const m = known.get(s.name);
+      return { name: s.name, role: s.role, status: m?.status ?? 'loading', failure: m?.failure ?? null };
+    });
+    for (const m of known.values()) {
+      if (!this.specs.some((s) => s.name === m.name)) out.push({ name: m.name, role: m.role, status: m.status, failure: m.failure ?? null });
+    }
+    return out;
+  }
+
+  /** True when every configured model is ready. */
+  ready(): boolean {
+    return this.statuses().every((s) => s.status === 'ready');
+  }
+
+  /** The model to use for `role` when a request names none: the first configured one. */
+  defaultModel(role: ModelRole): string | undefined {
+    return this.specs.find((s) => s.role === role)?.name;
+  }
+}
