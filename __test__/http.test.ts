@@ -51,6 +51,7 @@ before(async () => {
     models: [
       { name: 'tiny', role: 'llm', path: writeTestModel(dir, 'qwen2', 'q8_0') },
       { name: 'tiny-emb', role: 'embedder', path: writeTestModel(dir, 'bert-mean') },
+      { name: 'tiny-rerank', role: 'reranker', path: writeTestModel(dir, 'cross-encoder') },
     ],
   });
   base = server.url;
@@ -71,7 +72,7 @@ describe('probes and ids', () => {
     assert.equal(gpu.device, 'cpu');
     assert.ok(gpu.process_rss_bytes > 0);
     const stats = (await (await fetch(`${base}/health/stats`)).json()) as { uptime_s: number; models: unknown[] };
-    assert.equal(stats.models.length, 2);
+    assert.equal(stats.models.length, 3);
   });
 
   it('echoes a given X-Request-ID and generates one otherwise', async () => {
@@ -149,6 +150,23 @@ describe('embeddings, tokenization, models', () => {
     tei[0]!.forEach((x, i) => assert.ok(Math.abs(x - oa.data[0]!.embedding[i]!) < 1e-6));
   });
 
+  it('reranks Cohere/Jina style: sorted, top_n, documents as strings or {text}', async () => {
+    const documents = ['a cat sat', { text: 'the dog ran' }, 'hello world'];
+    const all = (await (await post('/v1/rerank', { query: 'the cat', documents, return_documents: true })).json()) as {
+      results: { index: number; relevance_score: number; document?: { text: string } }[];
+    };
+    assert.equal(all.results.length, 3);
+    assert.deepEqual([...all.results.map((r) => r.index)].sort(), [0, 1, 2]);
+    for (let i = 1; i < all.results.length; i++) assert.ok(all.results[i - 1]!.relevance_score >= all.results[i]!.relevance_score);
+    assert.equal(all.results.find((r) => r.index === 1)?.document?.text, 'the dog ran');
+    const top = (await (await post('/v1/rerank', { query: 'the cat', documents, top_n: 1 })).json()) as { results: { index: number; document?: unknown }[] };
+    assert.equal(top.results.length, 1);
+    assert.equal(top.results[0]!.index, all.results[0]!.index);
+    assert.equal(top.results[0]!.document, undefined);
+    await expectError(await post('/v1/rerank', { query: '', documents: ['x'] }), 422, 'invalid_request');
+    await expectError(await post('/v1/rerank', { query: 'q', documents: [] }), 422, 'invalid_request');
+  });
+
   it('tokenizes and detokenizes, single and batch', async () => {
     const one = (await (await post('/v1/tokenize', { text: 'hello' })).json()) as { tokens: number[] };
     const back = (await (await post('/v1/detokenize', { tokens: one.tokens })).json()) as { text: string };
@@ -162,7 +180,7 @@ describe('embeddings, tokenization, models', () => {
   it('lists, describes, unloads and reloads models', async () => {
     const list = (await (await fetch(`${base}/v1/models`)).json()) as { object: string; data: { id: string; role: string; context_length: number }[] };
     assert.equal(list.object, 'list');
-    assert.deepEqual(list.data.map((m) => m.id).sort(), ['tiny', 'tiny-emb']);
+    assert.deepEqual(list.data.map((m) => m.id).sort(), ['tiny', 'tiny-emb', 'tiny-rerank']);
     const one = (await (await fetch(`${base}/v1/models/tiny`)).json()) as { context_length: number; architecture: string };
     assert.equal(one.context_length, 128);
     assert.equal(one.architecture, 'qwen2');
@@ -193,6 +211,26 @@ describe('bad input', () => {
     await expectError(await fetch(`${base}/v1/nothing-here`), 404, 'not_found');
     // The server is still healthy after all of that.
     assert.equal((await fetch(`${base}/health`)).status, 200);
+  });
+});
+
+describe('metrics', () => {
+  it('exposes HTTP RED metrics by route template and vLLM-named LLM metrics', async () => {
+    await post('/v1/generate', { prompt: 'count me', max_tokens: 4, ignore_eos: true });
+    await fetch(`${base}/v1/models/tiny`);
+    const res = await fetch(`${base}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
+    const text = await res.text();
+    const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? NaN);
+    assert.ok(value(/^candela_http_requests_total\{method="POST",route="\/v1\/generate",status="200"\} (\d+)/m) >= 1);
+    assert.ok(value(/^candela_http_requests_total\{method="GET",route="\/v1\/models\/:id",status="200"\} (\d+)/m) >= 1, 'route templates, not raw paths');
+    assert.ok(value(/^vllm:time_to_first_token_seconds_count\{model_name="tiny"\} (\d+)/m) >= 1);
+    assert.ok(value(/^vllm:generation_tokens_total\{model_name="tiny"\} (\d+)/m) >= 4);
+    assert.equal(value(/^vllm:num_requests_running\{model_name="tiny"\} (\d+)/m), 0);
+    assert.ok(value(/^candela_model_load_seconds\{model="tiny"\} ([\d.e-]+)/m) > 0);
+    assert.match(text, /^vllm:e2e_request_latency_seconds_bucket\{le="0.3",model_name="tiny"\}/m);
+    assert.match(text, /^process_resident_memory_bytes \d+/m);
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * The express application: the middleware chain and the route modules.
  *
- *   request id → access log → JSON body (415/413/400) → routes → 404 → errors
+ *   request id → metrics → access log → JSON body (415/413/400) → routes → 404 → errors
  *
  * Handlers throw {@link HttpError}s or engine errors; the one error handler
  * here turns everything into an OpenAI-shaped body with the right status.
@@ -9,19 +9,25 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
+import type { Metrics } from '../services/metrics.ts';
 import type { ModelService } from '../services/model-service.ts';
 import { HttpError, toHttpError } from './errors.ts';
+import { createHttpMetrics, routeTemplate } from './middleware/http-metrics.ts';
 import { createJsonBody } from './middleware/json-body.ts';
 import { createRequestId, requestIdOf } from './middleware/request-id.ts';
 import { createEmbeddingRoutes } from './routes/embeddings.ts';
 import { createGenerateRoutes } from './routes/generate.ts';
 import { createHealthRoutes } from './routes/health.ts';
+import { createMetricsRoutes } from './routes/metrics.ts';
 import { createModelRoutes } from './routes/models.ts';
+import { createOpenAiRoutes } from './routes/openai.ts';
+import { createRerankRoutes } from './routes/rerank.ts';
 import { createTokenizeRoutes } from './routes/tokenize.ts';
 
 /** Everything the app needs, passed in explicitly. */
 export interface AppOptions {
   models: ModelService;
+  metrics: Metrics;
   logger: Logger;
   bodyLimitBytes: number;
   sseHeartbeatMs: number;
@@ -35,22 +41,26 @@ export function createApp(options: AppOptions): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(createRequestId());
+  app.use(createHttpMetrics(options.metrics));
   app.use(
     pinoHttp({
       logger: options.logger,
       genReqId: (_req, res) => requestIdOf(res as unknown as Response),
-      customProps: (req) => ({ route: (req as Request).route ? routeTemplate(req as Request) : undefined }),
+      customProps: (req) => ({ route: routeTemplate(req as Request) }),
       // Probes would drown the log.
-      autoLogging: { ignore: (req) => (req.url ?? '').startsWith('/health') },
+      autoLogging: { ignore: (req) => (req.url ?? '').startsWith('/health') || req.url === '/metrics' },
     }),
   );
   app.use(createJsonBody({ limit: options.bodyLimitBytes }));
 
+  app.use(createMetricsRoutes(options.metrics));
   app.use(createHealthRoutes({ models: options.models, startedAt: options.startedAt ?? Date.now(), settings: options.settings ?? {} }));
   app.use(createModelRoutes(options.models));
   app.use(createTokenizeRoutes(options.models));
   app.use(createEmbeddingRoutes(options.models));
+  app.use(createRerankRoutes(options.models));
   app.use(createGenerateRoutes(options.models, { heartbeatMs: options.sseHeartbeatMs }));
+  app.use(createOpenAiRoutes(options.models, { heartbeatMs: options.sseHeartbeatMs }));
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`));
@@ -66,10 +76,4 @@ export function createApp(options: AppOptions): express.Express {
     res.status(e.status).json({ ...e.toJSON(), request_id: requestIdOf(res) });
   });
   return app;
-}
-
-/** The route template of a matched request (e.g. `/v1/models/:id`). */
-export function routeTemplate(req: Request): string {
-  const route = req.route as { path?: string } | undefined;
-  return `${req.baseUrl}${route?.path ?? ''}`;
 }

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { Engine } from '../engine/index.ts';
+import { Metrics } from '../services/metrics.ts';
 import { ModelService, type ModelSpec } from '../services/model-service.ts';
 import { createApp } from './app.ts';
 
@@ -35,9 +36,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const { config } = options;
   const logger = options.logger ?? pino({ level: config.logLevel });
   const engine = new Engine();
-  const models = new ModelService({ engine, models: options.models });
+  const metrics = new Metrics(engine);
+  const models = new ModelService({
+    engine,
+    models: options.models,
+    onGeneration: (model, result) => metrics.observeGeneration(model, result),
+    onLoad: (info) => metrics.observeLoad(info.name, info.loadMs ?? 0),
+  });
   const app = createApp({
     models,
+    metrics,
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
     sseHeartbeatMs: config.sseHeartbeatMs,

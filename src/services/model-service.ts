@@ -3,7 +3,7 @@
  * start-up, answers readiness, and resolves default model names per role.
  * No express types here.
  */
-import type { Engine, LoadOptions, ModelInfo, ModelRole } from '../engine/index.ts';
+import type { Engine, GenerateInput, GenerateOptions, Generation, GenerationResult, LoadOptions, ModelInfo, ModelRole } from '../engine/index.ts';
 
 /** A model the server should load at start-up. */
 export type ModelSpec = LoadOptions;
@@ -20,6 +20,10 @@ export interface ModelStatusRow {
 export interface ModelServiceOptions {
   engine: Engine;
   models: readonly ModelSpec[];
+  /** Called with every finished generation (metrics). */
+  onGeneration?: (model: string, result: GenerationResult) => void;
+  /** Called when a model finishes loading. */
+  onLoad?: (info: ModelInfo) => void;
 }
 
 /** Loads and tracks the configured models. */
@@ -27,10 +31,21 @@ export class ModelService {
   readonly engine: Engine;
   readonly specs: readonly ModelSpec[];
   #loads = new Map<string, Promise<ModelInfo | undefined>>();
+  readonly #onGeneration: ModelServiceOptions['onGeneration'];
+  readonly #onLoad: ModelServiceOptions['onLoad'];
 
   constructor(options: ModelServiceOptions) {
     this.engine = options.engine;
     this.specs = options.models;
+    this.#onGeneration = options.onGeneration;
+    this.#onLoad = options.onLoad;
+  }
+
+  /** Starts a generation whose final record is reported to the observers. */
+  generate(model: string, input: GenerateInput, options: GenerateOptions): Generation {
+    const gen = this.engine.generate(model, input, options);
+    void gen.result.then((r) => this.#onGeneration?.(model, r));
+    return gen;
   }
 
   /** Starts loading every configured model; resolves when all have settled. */
@@ -42,6 +57,7 @@ export class ModelService {
   load(spec: ModelSpec, onLoaded?: (info: ModelInfo | undefined, spec: ModelSpec, err?: unknown) => void): Promise<ModelInfo | undefined> {
     const p = this.engine.loadModel(spec).then(
       (info) => {
+        this.#onLoad?.(info);
         onLoaded?.(info, spec);
         return info;
       },

@@ -88,7 +88,7 @@ export function createGenerateRoutes(models: ModelService, options: { heartbeatM
     const model = body.model ?? models.defaultModel('llm');
     if (!model) throw new HttpError(404, 'model_not_found', 'no LLM is configured on this server');
     const input: GenerateInput = body.messages ? { messages: body.messages } : { prompt: body.prompt ?? '' };
-    return { model, gen: models.engine.generate(model, input, { params: samplingParams(body), signal }) };
+    return { model, gen: models.generate(model, input, { params: samplingParams(body), signal }) };
   };
 
   r.post('/v1/generate', async (req: Request, res: Response) => {

@@ -1,0 +1,44 @@
+/**
+ * POST /v1/rerank, Cohere/Jina-compatible: `{query, documents, top_n,
+ * return_documents}` → `{results: [{index, relevance_score, document?}]}`
+ * sorted by score. Documents may be strings or `{text}` objects. Scores are
+ * the cross-encoder's raw logits (TEI's `raw_scores`); order is what matters.
+ */
+import { Router } from 'express';
+import { z } from 'zod';
+import type { ModelService } from '../../services/model-service.ts';
+import { HttpError } from '../errors.ts';
+import { requestIdOf } from '../middleware/request-id.ts';
+import { validate } from '../validate.ts';
+
+/** Most documents one rerank request may score. */
+export const MAX_RERANK_DOCUMENTS = 1000;
+
+const Doc = z.union([z.string().min(1, 'must not be empty'), z.object({ text: z.string().min(1, 'must not be empty') }).transform((d) => d.text)]);
+const RerankBody = z.object({
+  model: z.string().min(1).optional(),
+  query: z.string().min(1, 'must not be empty'),
+  documents: z.array(Doc).min(1),
+  top_n: z.number().int().min(1).optional(),
+  return_documents: z.boolean().default(false),
+  truncate: z.boolean().default(true),
+});
+
+export function createRerankRoutes(models: ModelService): Router {
+  const r = Router();
+  r.post('/v1/rerank', async (req, res) => {
+    const body = validate(RerankBody, req.body);
+    if (body.documents.length > MAX_RERANK_DOCUMENTS) {
+      throw new HttpError(413, 'too_many_items', `at most ${MAX_RERANK_DOCUMENTS} documents per request`, { param: 'documents' });
+    }
+    const model = body.model ?? models.defaultModel('reranker');
+    if (!model) throw new HttpError(404, 'model_not_found', 'no reranker model is loaded on this server');
+    const scores = await models.engine.rerank(model, body.query, body.documents, { truncate: body.truncate });
+    const results = scores
+      .map((score, index) => ({ index, relevance_score: score, ...(body.return_documents ? { document: { text: body.documents[index] } } : {}) }))
+      .sort((a, b) => b.relevance_score - a.relevance_score)
+      .slice(0, body.top_n ?? scores.length);
+    res.json({ id: requestIdOf(res), model, results, meta: { billed_units: { search_units: 1 } } });
+  });
+  return r;
+}

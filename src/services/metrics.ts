@@ -1,0 +1,88 @@
+/**
+ * Prometheus metrics. LLM metrics use vLLM's names, label and buckets
+ * (`vllm:time_to_first_token_seconds`, …, label `model_name`) so dashboards
+ * written for vLLM work unchanged; Candela's own are `candela_<what>_<unit>`.
+ * No express types here: the HTTP layer calls {@link Metrics.observeHttp}.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Engine, GenerationResult } from '../engine/index.ts';
+
+const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560];
+const TPOT_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
+const LATENCY_BUCKETS = [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680];
+const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+/** The server's metrics and their registry. */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly #http: Counter<'method' | 'route' | 'status'>;
+  readonly #httpDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly #ttft: Histogram<'model_name'>;
+  readonly #tpot: Histogram<'model_name'>;
+  readonly #e2e: Histogram<'model_name'>;
+  readonly #queue: Histogram<'model_name'>;
+  readonly #promptTokens: Counter<'model_name'>;
+  readonly #genTokens: Counter<'model_name'>;
+  readonly #finished: Counter<'model_name' | 'finished_reason'>;
+  readonly #loadSeconds: Gauge<'model'>;
+
+  constructor(engine: Engine) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.#http = new Counter({ name: 'candela_http_requests_total', help: 'HTTP requests by route template and status', labelNames: ['method', 'route', 'status'], registers });
+    this.#httpDuration = new Histogram({
+      name: 'candela_http_request_duration_seconds',
+      help: 'HTTP request duration by route template and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: HTTP_BUCKETS,
+      registers,
+    });
+    this.#ttft = new Histogram({ name: 'vllm:time_to_first_token_seconds', help: 'Time to first token (from arrival)', labelNames: ['model_name'], buckets: TTFT_BUCKETS, registers });
+    this.#tpot = new Histogram({ name: 'vllm:time_per_output_token_seconds', help: 'Time per output token after the first', labelNames: ['model_name'], buckets: TPOT_BUCKETS, registers });
+    this.#e2e = new Histogram({ name: 'vllm:e2e_request_latency_seconds', help: 'End-to-end generation latency', labelNames: ['model_name'], buckets: LATENCY_BUCKETS, registers });
+    this.#queue = new Histogram({ name: 'vllm:request_queue_time_seconds', help: 'Time waiting for a batch slot', labelNames: ['model_name'], buckets: LATENCY_BUCKETS, registers });
+    this.#promptTokens = new Counter({ name: 'vllm:prompt_tokens_total', help: 'Prompt tokens processed', labelNames: ['model_name'], registers });
+    this.#genTokens = new Counter({ name: 'vllm:generation_tokens_total', help: 'Tokens generated', labelNames: ['model_name'], registers });
+    this.#finished = new Counter({ name: 'vllm:request_success_total', help: 'Finished generations by finish reason', labelNames: ['model_name', 'finished_reason'], registers });
+    this.#loadSeconds = new Gauge({ name: 'candela_model_load_seconds', help: 'Seconds the last load of each model took', labelNames: ['model'], registers });
+    const schedulerGauge = (name: string, help: string, pick: (s: { running: number; waiting: number }) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['model_name'],
+        registers,
+        collect() {
+          this.reset();
+          for (const m of engine.listModels()) {
+            if (m.role === 'llm' && m.status === 'ready') this.set({ model_name: m.name }, pick(engine.schedulerStats(m.name)));
+          }
+        },
+      });
+    schedulerGauge('vllm:num_requests_running', 'Sequences in the running batch', (s) => s.running);
+    schedulerGauge('vllm:num_requests_waiting', 'Requests waiting for a batch slot', (s) => s.waiting);
+  }
+
+  /** Records one HTTP request. */
+  observeHttp(method: string, route: string, status: number, seconds: number): void {
+    const labels = { method, route, status: String(status) };
+    this.#http.inc(labels);
+    this.#httpDuration.observe(labels, seconds);
+  }
+
+  /** Records a finished generation. */
+  observeGeneration(model: string, r: GenerationResult): void {
+    const l = { model_name: model };
+    this.#promptTokens.inc(l, r.usage.promptTokens);
+    this.#genTokens.inc(l, r.usage.completionTokens);
+    this.#finished.inc({ ...l, finished_reason: r.finishReason });
+    this.#queue.observe(l, r.timings.queueMs / 1000);
+    this.#e2e.observe(l, r.timings.totalMs / 1000);
+    if (r.usage.completionTokens > 0) this.#ttft.observe(l, r.timings.ttftMs / 1000);
+    if (r.usage.completionTokens > 1) this.#tpot.observe(l, r.timings.decodeMs / 1000 / (r.usage.completionTokens - 1));
+  }
+
+  /** Records a model load. */
+  observeLoad(model: string, ms: number): void {
+    this.#loadSeconds.set({ model }, ms / 1000);
+  }
+}
