@@ -15,6 +15,7 @@ import { HttpError, toHttpError } from './errors.ts';
 import { createHttpMetrics, routeTemplate } from './middleware/http-metrics.ts';
 import { createJsonBody } from './middleware/json-body.ts';
 import { createRequestId, requestIdOf } from './middleware/request-id.ts';
+import { createDocsRoutes } from './routes/docs.ts';
 import { createEmbeddingRoutes } from './routes/embeddings.ts';
 import { createGenerateRoutes } from './routes/generate.ts';
 import { createHealthRoutes } from './routes/health.ts';
@@ -32,6 +33,8 @@ export interface AppOptions {
   bodyLimitBytes: number;
   sseHeartbeatMs: number;
   startedAt?: number;
+  /** Server version for the OpenAPI document. */
+  version?: string;
   settings?: Record<string, unknown>;
 }
 
@@ -48,12 +51,13 @@ export function createApp(options: AppOptions): express.Express {
       genReqId: (_req, res) => requestIdOf(res as unknown as Response),
       customProps: (req) => ({ route: routeTemplate(req as Request) }),
       // Probes would drown the log.
-      autoLogging: { ignore: (req) => (req.url ?? '').startsWith('/health') || req.url === '/metrics' },
+      autoLogging: { ignore: (req) => /^\/(health|metrics|docs)/.test(req.url ?? '') },
     }),
   );
   app.use(createJsonBody({ limit: options.bodyLimitBytes }));
 
   app.use(createMetricsRoutes(options.metrics));
+  app.use(createDocsRoutes(options.version ?? '0.0.0'));
   app.use(createHealthRoutes({ models: options.models, startedAt: options.startedAt ?? Date.now(), settings: options.settings ?? {} }));
   app.use(createModelRoutes(options.models));
   app.use(createTokenizeRoutes(options.models));

@@ -12,12 +12,12 @@ import { validate } from '../validate.ts';
 export const MAX_EMBED_INPUTS = 256;
 
 const Text = z.string().min(1, 'must not be empty');
-const TeiBody = z.object({
+export const TeiBody = z.object({
   inputs: z.union([Text, z.array(Text).min(1)]),
   model: z.string().min(1).optional(),
   truncate: z.boolean().default(false),
 });
-const OpenAiBody = z.object({
+export const OpenAiBody = z.object({
   input: z.union([Text, z.array(Text).min(1)]),
   model: z.string().min(1).optional(),
   encoding_format: z.enum(['float', 'base64']).default('float'),

@@ -28,7 +28,7 @@ export const SamplingFields = {
   ignore_eos: z.boolean().default(false),
 };
 
-const GenerateBody = z
+export const GenerateBody = z
   .object({
     model: z.string().min(1).optional(),
     prompt: z.string().min(1, 'must not be empty').optional(),

@@ -37,13 +37,13 @@ const Common = {
   user: z.string().optional(),
 };
 
-const ChatBody = z.object({
+export const ChatBody = z.object({
   ...Common,
   messages: z.array(z.object({ role: z.enum(['system', 'user', 'assistant', 'tool', 'developer']), content: Content })).min(1),
   max_completion_tokens: z.number().int().min(1).max(32_768).optional(),
 });
 
-const CompletionBody = z.object({
+export const CompletionBody = z.object({
   ...Common,
   prompt: z.string().min(1, 'must not be empty'),
   echo: z.literal(false, 'echo is not supported').optional(),

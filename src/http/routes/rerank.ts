@@ -15,7 +15,7 @@ import { validate } from '../validate.ts';
 export const MAX_RERANK_DOCUMENTS = 1000;
 
 const Doc = z.union([z.string().min(1, 'must not be empty'), z.object({ text: z.string().min(1, 'must not be empty') }).transform((d) => d.text)]);
-const RerankBody = z.object({
+export const RerankBody = z.object({
   model: z.string().min(1).optional(),
   query: z.string().min(1, 'must not be empty'),
   documents: z.array(Doc).min(1),

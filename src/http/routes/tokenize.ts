@@ -7,13 +7,13 @@ import { validate } from '../validate.ts';
 
 const MAX_BATCH = 256;
 
-const TokenizeBody = z.object({
+export const TokenizeBody = z.object({
   model: z.string().min(1).optional(),
   text: z.union([z.string(), z.array(z.string())]),
   add_special_tokens: z.boolean().default(false),
 });
 
-const DetokenizeBody = z.object({
+export const DetokenizeBody = z.object({
   model: z.string().min(1).optional(),
   tokens: z.union([z.array(z.number().int().nonnegative()), z.array(z.array(z.number().int().nonnegative()))]),
   skip_special_tokens: z.boolean().default(false),

@@ -1,0 +1,83 @@
+/**
+ * The OpenAPI document, generated from the same zod schemas that validate
+ * requests (zod's JSON Schema output), so the docs cannot drift from what
+ * the server accepts.
+ */
+import { z } from 'zod';
+import { OpenAiBody, TeiBody } from './routes/embeddings.ts';
+import { GenerateBody } from './routes/generate.ts';
+import { ChatBody, CompletionBody } from './routes/openai.ts';
+import { RerankBody } from './routes/rerank.ts';
+import { DetokenizeBody, TokenizeBody } from './routes/tokenize.ts';
+
+/** One documented operation. */
+export interface ApiOperation {
+  method: 'get' | 'post';
+  /** Express-style path (`/v1/models/:id`). */
+  path: string;
+  summary: string;
+  tag: string;
+  body?: z.ZodType;
+  /** Responds with text/event-stream. */
+  stream?: boolean;
+}
+
+/** Every route the server serves. */
+export const API_OPERATIONS: readonly ApiOperation[] = [
+  { method: 'get', path: '/health', summary: 'Liveness: 200 while the process and its event loop are alive', tag: 'probes' },
+  { method: 'get', path: '/health/ready', summary: 'Readiness: 503 with per-model status until every configured model is ready', tag: 'probes' },
+  { method: 'get', path: '/health/gpu', summary: 'Device and memory figures (on CPU: says so, reports process memory)', tag: 'probes' },
+  { method: 'get', path: '/health/stats', summary: 'Uptime, models with scheduler counters, settings', tag: 'probes' },
+  { method: 'get', path: '/metrics', summary: 'Prometheus metrics', tag: 'probes' },
+  { method: 'get', path: '/v1/models', summary: 'Models (OpenAI list shape with Candela details)', tag: 'models' },
+  { method: 'get', path: '/v1/models/:id', summary: 'One model', tag: 'models' },
+  { method: 'post', path: '/v1/models/:id/load', summary: 'Load a configured model', tag: 'models' },
+  { method: 'post', path: '/v1/models/:id/unload', summary: 'Unload a model (in-flight work finishes)', tag: 'models' },
+  { method: 'post', path: '/v1/tokenize', summary: 'Token ids of text (single or batch)', tag: 'tokens', body: TokenizeBody },
+  { method: 'post', path: '/v1/detokenize', summary: 'Text of token ids (single or batch)', tag: 'tokens', body: DetokenizeBody },
+  { method: 'post', path: '/v1/embed', summary: 'Embeddings, TEI shape', tag: 'embeddings', body: TeiBody },
+  { method: 'post', path: '/v1/embeddings', summary: 'Embeddings, OpenAI shape', tag: 'embeddings', body: OpenAiBody },
+  { method: 'post', path: '/v1/rerank', summary: 'Rerank documents for a query (Cohere/Jina shape)', tag: 'rerank', body: RerankBody },
+  { method: 'post', path: '/v1/generate', summary: 'Generate text from a prompt or messages', tag: 'generation', body: GenerateBody },
+  { method: 'post', path: '/v1/generate/stream', summary: 'Generate, streamed as SSE: meta, token…, done | error', tag: 'generation', body: GenerateBody, stream: true },
+  { method: 'post', path: '/v1/chat/completions', summary: 'OpenAI chat completions (stream or not)', tag: 'openai', body: ChatBody },
+  { method: 'post', path: '/v1/completions', summary: 'OpenAI completions (stream or not)', tag: 'openai', body: CompletionBody },
+];
+
+const ErrorBody = {
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      properties: { message: { type: 'string' }, type: { type: 'string' }, code: { type: 'string' }, param: { type: ['string', 'null'] } },
+      required: ['message', 'type', 'code', 'param'],
+    },
+    request_id: { type: 'string' },
+  },
+};
+
+/** Builds the OpenAPI 3.1 document. */
+export function buildOpenApi(version: string): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const op of API_OPERATIONS) {
+    const params = [...op.path.matchAll(/:(\w+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    const path = op.path.replace(/:(\w+)/g, '{$1}');
+    const errors = Object.fromEntries(
+      (op.body ? ['400', '404', '413', '415', '422', '429', '503'] : ['404', '503']).map((s) => [s, { description: 'error', content: { 'application/json': { schema: ErrorBody } } }]),
+    );
+    paths[path] ??= {};
+    paths[path][op.method] = {
+      summary: op.summary,
+      tags: [op.tag],
+      parameters: [{ name: 'X-Request-ID', in: 'header', required: false, schema: { type: 'string' } }, ...params],
+      ...(op.body
+        ? { requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(op.body, { io: 'input', unrepresentable: 'any' }) } } } }
+        : {}),
+      responses: {
+        '200': { description: 'success', content: op.stream ? { 'text/event-stream': {} } : { 'application/json': {} } },
+        ...errors,
+      },
+    };
+  }
+  return { openapi: '3.1.0', info: { title: 'Candela', version, description: 'Self-hosted LLM and RAG inference server' }, paths };
+}
