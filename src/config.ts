@@ -39,6 +39,11 @@ const ConfigSchema = z.object({
   /** Manifest names of the models `serve` loads, comma-separated (default: the default set). */
   serveModels: z.string(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  /** Where documents and their vectors are stored. */
+  dataDir: z.string().min(1),
+  /** Chunk size and overlap, in embedder tokens. */
+  chunkTokens: z.coerce.number().int().min(16).max(8192),
+  chunkOverlapTokens: z.coerce.number().int().min(0).max(4096),
 });
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
@@ -58,6 +63,9 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   CANDELA_SHUTDOWN_GRACE_MS: 'shutdownGraceMs',
   CANDELA_MODELS: 'serveModels',
   CANDELA_LOG_LEVEL: 'logLevel',
+  CANDELA_DATA_DIR: 'dataDir',
+  CANDELA_CHUNK_TOKENS: 'chunkTokens',
+  CANDELA_CHUNK_OVERLAP_TOKENS: 'chunkOverlapTokens',
 };
 
 const DEFAULTS = {
@@ -74,6 +82,9 @@ const DEFAULTS = {
   shutdownGraceMs: 10_000,
   serveModels: '',
   logLevel: 'info',
+  dataDir: path.join(PROJECT_ROOT, 'data'),
+  chunkTokens: 200,
+  chunkOverlapTokens: 40,
 };
 
 /** A configuration value that failed validation. */
@@ -102,5 +113,8 @@ export function loadConfig(
     const msg = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new ConfigError(`invalid configuration: ${msg}`);
   }
-  return Object.freeze({ ...parsed.data, modelsDir: path.resolve(parsed.data.modelsDir) });
+  if (parsed.data.chunkOverlapTokens >= parsed.data.chunkTokens) {
+    throw new ConfigError('invalid configuration: chunkOverlapTokens must be smaller than chunkTokens');
+  }
+  return Object.freeze({ ...parsed.data, modelsDir: path.resolve(parsed.data.modelsDir), dataDir: path.resolve(parsed.data.dataDir) });
 }

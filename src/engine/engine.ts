@@ -120,6 +120,7 @@ export function writeTestModel(
   dir: string,
   kind: 'qwen2' | 'llama' | 'bert-cls' | 'bert-mean' | 'cross-encoder',
   dtype?: 'f32' | 'q8_0' | 'q4_0',
+  contextLength?: number,
 ): string {
-  return native(() => binding().writeTestModel(dir, kind, dtype));
+  return native(() => binding().writeTestModel(dir, kind, dtype, contextLength));
 }

@@ -4,15 +4,17 @@
  * the server accepts.
  */
 import { z } from 'zod';
+import { AddDocumentsBody } from './routes/documents.ts';
 import { OpenAiBody, TeiBody } from './routes/embeddings.ts';
 import { GenerateBody } from './routes/generate.ts';
 import { ChatBody, CompletionBody } from './routes/openai.ts';
+import { BatchBody, QueryBody } from './routes/query.ts';
 import { RerankBody } from './routes/rerank.ts';
 import { DetokenizeBody, TokenizeBody } from './routes/tokenize.ts';
 
 /** One documented operation. */
 export interface ApiOperation {
-  method: 'get' | 'post';
+  method: 'get' | 'post' | 'delete';
   /** Express-style path (`/v1/models/:id`). */
   path: string;
   summary: string;
@@ -38,6 +40,13 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
   { method: 'post', path: '/v1/embed', summary: 'Embeddings, TEI shape', tag: 'embeddings', body: TeiBody },
   { method: 'post', path: '/v1/embeddings', summary: 'Embeddings, OpenAI shape', tag: 'embeddings', body: OpenAiBody },
   { method: 'post', path: '/v1/rerank', summary: 'Rerank documents for a query (Cohere/Jina shape)', tag: 'rerank', body: RerankBody },
+  { method: 'post', path: '/v1/documents', summary: 'Add documents (chunked, embedded, stored durably; 201 once on disk)', tag: 'documents', body: AddDocumentsBody },
+  { method: 'get', path: '/v1/documents', summary: 'List documents and the corpus version', tag: 'documents' },
+  { method: 'get', path: '/v1/documents/:id', summary: 'One document with its chunks', tag: 'documents' },
+  { method: 'delete', path: '/v1/documents/:id', summary: 'Delete a document', tag: 'documents' },
+  { method: 'post', path: '/v1/query', summary: 'Answer a question from the documents (retrieve, rerank, generate)', tag: 'rag', body: QueryBody },
+  { method: 'post', path: '/v1/query/stream', summary: 'RAG answer streamed as SSE: meta, token…, done | error', tag: 'rag', body: QueryBody, stream: true },
+  { method: 'post', path: '/v1/batch', summary: 'Up to 50 queries, run concurrently; results in order, errors per item', tag: 'rag', body: BatchBody },
   { method: 'post', path: '/v1/generate', summary: 'Generate text from a prompt or messages', tag: 'generation', body: GenerateBody },
   { method: 'post', path: '/v1/generate/stream', summary: 'Generate, streamed as SSE: meta, token…, done | error', tag: 'generation', body: GenerateBody, stream: true },
   { method: 'post', path: '/v1/chat/completions', summary: 'OpenAI chat completions (stream or not)', tag: 'openai', body: ChatBody },

@@ -9,19 +9,23 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
+import type { DocumentService } from '../services/documents.ts';
 import type { Metrics } from '../services/metrics.ts';
+import { RagService } from '../services/rag.ts';
 import type { ModelService } from '../services/model-service.ts';
 import { HttpError, toHttpError } from './errors.ts';
 import { createHttpMetrics, routeTemplate } from './middleware/http-metrics.ts';
 import { createJsonBody } from './middleware/json-body.ts';
 import { createRequestId, requestIdOf } from './middleware/request-id.ts';
 import { createDocsRoutes } from './routes/docs.ts';
+import { createDocumentRoutes } from './routes/documents.ts';
 import { createEmbeddingRoutes } from './routes/embeddings.ts';
 import { createGenerateRoutes } from './routes/generate.ts';
 import { createHealthRoutes } from './routes/health.ts';
 import { createMetricsRoutes } from './routes/metrics.ts';
 import { createModelRoutes } from './routes/models.ts';
 import { createOpenAiRoutes } from './routes/openai.ts';
+import { createQueryRoutes } from './routes/query.ts';
 import { createRerankRoutes } from './routes/rerank.ts';
 import { createTokenizeRoutes } from './routes/tokenize.ts';
 
@@ -29,6 +33,8 @@ import { createTokenizeRoutes } from './routes/tokenize.ts';
 export interface AppOptions {
   models: ModelService;
   metrics: Metrics;
+  /** The document service once its embedder is ready (undefined: 503 on document routes). */
+  documents?: () => DocumentService | undefined;
   logger: Logger;
   bodyLimitBytes: number;
   sseHeartbeatMs: number;
@@ -63,6 +69,9 @@ export function createApp(options: AppOptions): express.Express {
   app.use(createTokenizeRoutes(options.models));
   app.use(createEmbeddingRoutes(options.models));
   app.use(createRerankRoutes(options.models));
+  const documents = options.documents ?? (() => undefined);
+  app.use(createDocumentRoutes(documents));
+  app.use(createQueryRoutes(new RagService({ models: options.models, documents }), { heartbeatMs: options.sseHeartbeatMs }));
   app.use(createGenerateRoutes(options.models, { heartbeatMs: options.sseHeartbeatMs }));
   app.use(createOpenAiRoutes(options.models, { heartbeatMs: options.sseHeartbeatMs }));
 

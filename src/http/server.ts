@@ -9,6 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { Engine } from '../engine/index.ts';
+import { DocumentStore } from '../services/document-store.ts';
+import { DocumentService } from '../services/documents.ts';
 import { Metrics } from '../services/metrics.ts';
 import { ModelService, type ModelSpec } from '../services/model-service.ts';
 import { createApp } from './app.ts';
@@ -43,9 +45,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     onGeneration: (model, result) => metrics.observeGeneration(model, result),
     onLoad: (info) => metrics.observeLoad(info.name, info.loadMs ?? 0),
   });
+  let documents: DocumentService | undefined;
   const app = createApp({
     models,
     metrics,
+    documents: () => documents,
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
     sseHeartbeatMs: config.sseHeartbeatMs,
@@ -59,10 +63,26 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   logger.info({ url, models: options.models.map((m) => m.name) }, 'listening; loading models');
-  const loaded = models.loadAll((info, spec, err) => {
-    if (info) logger.info({ model: spec.name, load_ms: info.loadMs, quantization: info.quantization }, 'model ready');
-    else logger.error({ model: spec.name, err }, 'model failed to load');
-  });
+  const loaded = models
+    .loadAll((info, spec, err) => {
+      if (info) logger.info({ model: spec.name, load_ms: info.loadMs, quantization: info.quantization }, 'model ready');
+      else logger.error({ model: spec.name, err }, 'model failed to load');
+    })
+    .then(async () => {
+      // Documents need the embedder: they open once it is ready.
+      const embedder = models.defaultModel('embedder');
+      if (!embedder || engine.listModels().find((m) => m.name === embedder)?.status !== 'ready') return;
+      const service = new DocumentService({
+        engine,
+        store: new DocumentStore(config.dataDir),
+        embedder,
+        chunkTokens: config.chunkTokens,
+        overlapTokens: config.chunkOverlapTokens,
+      });
+      const n = await service.open();
+      documents = service;
+      logger.info({ documents: n, data_dir: config.dataDir }, 'documents loaded');
+    });
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {

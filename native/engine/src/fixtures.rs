@@ -469,11 +469,23 @@ pub fn tiny_llm_file_name(arch: TinyArch, dtype: TinyDtype) -> String {
 
 /// Writes `dir/tiny-<arch>-<dtype>.gguf` and returns its path.
 pub fn write_tiny_llm(dir: &Path, arch: TinyArch, dtype: TinyDtype) -> Result<PathBuf> {
+    write_tiny_llm_with_context(dir, arch, dtype, TINY_LLM.context)
+}
+
+/// [`write_tiny_llm`] with another `context_length` in the metadata (same
+/// weights; RoPE works at any position). For tests whose prompts, such as a
+/// RAG prompt with sources, do not fit 128 tokens. The file name gets a
+/// `-ctx<N>` suffix when `context` differs from the default.
+pub fn write_tiny_llm_with_context(dir: &Path, arch: TinyArch, dtype: TinyDtype, context: usize) -> Result<PathBuf> {
     use gguf_file::Value as V;
-    let d = TINY_LLM;
+    let d = TinyLlmDims { context, ..TINY_LLM };
     let a = arch.gguf_arch();
     std::fs::create_dir_all(dir)?;
-    let path = dir.join(tiny_llm_file_name(arch, dtype));
+    let path = if context == TINY_LLM.context {
+        dir.join(tiny_llm_file_name(arch, dtype))
+    } else {
+        dir.join(tiny_llm_file_name(arch, dtype).replace(".gguf", &format!("-ctx{context}.gguf")))
+    };
 
     let mut md: Vec<(String, V)> = vec![
         ("general.architecture".into(), V::String(a.into())),

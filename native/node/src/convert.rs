@@ -245,7 +245,7 @@ pub fn parse_pooling(p: &str) -> Result<Pooling> {
     }
 }
 
-pub fn write_fixture(dir: &str, kind: &str, dtype: Option<&str>) -> std::result::Result<String, EngineError> {
+pub fn write_fixture(dir: &str, kind: &str, dtype: Option<&str>, context: Option<usize>) -> std::result::Result<String, EngineError> {
     let dir = std::path::Path::new(dir);
     std::fs::create_dir_all(dir)?;
     let dtype = match dtype.unwrap_or("q8_0") {
@@ -255,8 +255,14 @@ pub fn write_fixture(dir: &str, kind: &str, dtype: Option<&str>) -> std::result:
         o => return Err(EngineError::InvalidInput(format!("unknown fixture dtype '{o}'"))),
     };
     let path = match kind {
-        "qwen2" => fixtures::write_tiny_llm(dir, TinyArch::Qwen2, dtype)?,
-        "llama" => fixtures::write_tiny_llm(dir, TinyArch::Llama, dtype)?,
+        "qwen2" | "llama" => {
+            let arch = if kind == "qwen2" { TinyArch::Qwen2 } else { TinyArch::Llama };
+            let context = context.unwrap_or(fixtures::TINY_LLM.context);
+            if !(16..=32_768).contains(&context) {
+                return Err(EngineError::InvalidInput(format!("fixture context length {context} is outside 16..=32768")));
+            }
+            fixtures::write_tiny_llm_with_context(dir, arch, dtype, context)?
+        }
         "bert-cls" => fixtures::write_tiny_bert(dir, TinyBert::EmbedderCls)?,
         "bert-mean" => fixtures::write_tiny_bert(dir, TinyBert::EmbedderMean)?,
         "cross-encoder" => fixtures::write_tiny_bert(dir, TinyBert::CrossEncoder)?,

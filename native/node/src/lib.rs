@@ -270,8 +270,8 @@ pub fn memory_info() -> JsMemoryInfo {
 }
 
 /// Writes tiny random-weight models for tests (never for quality claims).
-/// Kinds: qwen2, llama (GGUF, f32 | q8_0 | q4_0), bert-cls, bert-mean, cross-encoder.
+/// Kinds: qwen2, llama (GGUF, f32 | q8_0 | q4_0; optional context length), bert-cls, bert-mean, cross-encoder.
 #[napi]
-pub fn write_test_model(dir: String, kind: String, dtype: Option<String>) -> Result<String> {
-    write_fixture(&dir, &kind, dtype.as_deref()).map_err(to_napi)
+pub fn write_test_model(dir: String, kind: String, dtype: Option<String>, context_length: Option<u32>) -> Result<String> {
+    write_fixture(&dir, &kind, dtype.as_deref(), context_length.map(|c| c as usize)).map_err(to_napi)
 }

@@ -1,0 +1,19 @@
+/**
+ * A Candela server over tiny generated models, as a separate process (for
+ * tests that kill it). Usage: serve-tiny.ts DATA_DIR FIXTURE_DIR. Prints the
+ * URL on stdout once documents are open.
+ */
+import { pino } from 'pino';
+import { loadConfig } from '../../src/config.ts';
+import { writeTestModel } from '../../src/engine/index.ts';
+import { startServer } from '../../src/http/server.ts';
+
+const [dataDir, fixtureDir] = process.argv.slice(2);
+if (!dataDir || !fixtureDir) throw new Error('usage: serve-tiny.ts DATA_DIR FIXTURE_DIR');
+const server = await startServer({
+  config: Object.freeze({ ...loadConfig({}), port: 0, dataDir }),
+  logger: pino({ level: 'silent' }),
+  models: [{ name: 'tiny-emb', role: 'embedder', path: writeTestModel(fixtureDir, 'bert-mean') }],
+});
+await server.loaded;
+process.stdout.write(`${server.url}\n`);

@@ -1,0 +1,62 @@
+/**
+ * Documents: POST /v1/documents (one `{text, title?, id?}` or
+ * `{documents: [...]}`), GET /v1/documents, GET and DELETE
+ * /v1/documents/:id. A 201 means the document is on disk.
+ */
+import { Router } from 'express';
+import { z } from 'zod';
+import { DocumentError, type DocumentService } from '../../services/documents.ts';
+import { HttpError } from '../errors.ts';
+import { validate } from '../validate.ts';
+
+/** Most documents one request may add. */
+export const MAX_DOCUMENTS_PER_REQUEST = 100;
+
+const Doc = z.object({
+  text: z.string().trim().min(1, 'must not be empty'),
+  title: z.string().max(500).optional(),
+  id: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'letters, digits, - and _ only (1-128)').optional(),
+});
+export const AddDocumentsBody = z.union([Doc, z.object({ documents: z.array(Doc).min(1) })]);
+
+export function createDocumentRoutes(docs: () => DocumentService | undefined): Router {
+  const r = Router();
+  const service = (): DocumentService => {
+    const d = docs();
+    if (!d) throw new HttpError(503, 'documents_unavailable', 'documents need an embedding model, and none is ready');
+    return d;
+  };
+  r.post('/v1/documents', async (req, res) => {
+    const body = validate(AddDocumentsBody, req.body);
+    const list = 'documents' in body ? body.documents : [body];
+    if (list.length > MAX_DOCUMENTS_PER_REQUEST) {
+      throw new HttpError(413, 'too_many_items', `at most ${MAX_DOCUMENTS_PER_REQUEST} documents per request`, { param: 'documents' });
+    }
+    const s = service();
+    const added = [];
+    for (const d of list) {
+      try {
+        added.push(await s.add(d));
+      } catch (e) {
+        if (e instanceof DocumentError) throw new HttpError(409, 'document_conflict', e.message, { param: 'id' });
+        throw e;
+      }
+    }
+    res.status(201).json({ object: 'list', data: added, corpus_version: s.version });
+  });
+  r.get('/v1/documents', (_req, res) => {
+    const s = service();
+    res.json({ object: 'list', data: s.list(), corpus_version: s.version });
+  });
+  r.get('/v1/documents/:id', (req, res) => {
+    const d = service().get(req.params.id);
+    if (!d) throw new HttpError(404, 'document_not_found', `no document '${req.params.id}'`);
+    res.json({ id: d.id, title: d.title, text: d.text, created_at: d.created_at, chunks: d.chunks.map((c) => c.text) });
+  });
+  r.delete('/v1/documents/:id', async (req, res) => {
+    const s = service();
+    if (!(await s.delete(req.params.id))) throw new HttpError(404, 'document_not_found', `no document '${req.params.id}'`);
+    res.json({ id: req.params.id, deleted: true, corpus_version: s.version });
+  });
+  return r;
+}

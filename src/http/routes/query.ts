@@ -1,0 +1,141 @@
+/**
+ * RAG over HTTP: POST /v1/query (JSON), /v1/query/stream (SSE: `meta`,
+ * `token`…, then `done` or `error`), and /v1/batch (1–50 queries run
+ * concurrently through the engine; results in order, errors per item).
+ */
+import { Router, type Response } from 'express';
+import { z } from 'zod';
+import type { GenerationResult } from '../../engine/index.ts';
+import { RagUnavailableError, type RagRequest, type RagRun, type RagService } from '../../services/rag.ts';
+import { HttpError, toHttpError } from '../errors.ts';
+import { requestIdOf } from '../middleware/request-id.ts';
+import { clientGone, openSse } from '../sse.ts';
+import { validate } from '../validate.ts';
+
+/** Most queries one batch may hold. */
+export const MAX_BATCH_QUERIES = 50;
+
+export const QueryBody = z.object({
+  query: z.string().trim().min(3, 'must be at least 3 characters').max(4000),
+  top_k_retrieve: z.number().int().min(1).max(50).default(20),
+  top_k_rerank: z.number().int().min(1).max(20).default(3),
+  max_tokens: z.number().int().min(1).max(4096).default(80),
+  temperature: z.number().min(0).max(2).default(0.1),
+  model: z.string().min(1).optional(),
+  include_sources: z.boolean().default(false),
+});
+type QueryBody = z.infer<typeof QueryBody>;
+
+export const BatchBody = z.object({ queries: z.array(z.unknown()).min(1, 'give at least one query') });
+
+function toRequest(b: QueryBody): RagRequest {
+  return { query: b.query, topKRetrieve: b.top_k_retrieve, topKRerank: Math.min(b.top_k_rerank, b.top_k_retrieve), maxTokens: b.max_tokens, temperature: b.temperature, model: b.model };
+}
+
+function sourcesOut(run: RagRun, includeText: boolean) {
+  return run.sources.map((s) => ({ id: s.id, title: s.title, score: s.score, ...(includeText ? { text: s.text } : {}) }));
+}
+
+function timingsOut(run: RagRun, r: GenerationResult, started: number) {
+  return {
+    retrieval_ms: run.retrievalMs,
+    rerank_ms: run.rerankMs,
+    ttft_ms: r.timings.ttftMs,
+    generation_ms: r.timings.totalMs,
+    total_ms: performance.now() - started,
+  };
+}
+
+function unavailable(e: unknown): never {
+  if (e instanceof RagUnavailableError) throw new HttpError(503, 'rag_unavailable', e.message, { retryAfter: 5 });
+  throw e;
+}
+
+export function createQueryRoutes(rag: RagService, options: { heartbeatMs: number }): Router {
+  const r = Router();
+
+  const answer = async (body: QueryBody, signal: AbortSignal, requestId: string) => {
+    const started = performance.now();
+    const run = await rag.start(toRequest(body), signal).catch(unavailable);
+    const result = await run.generation.collect();
+    return {
+      result,
+      body: {
+        answer: result.text,
+        sources: sourcesOut(run, body.include_sources),
+        reranked: run.reranked,
+        model: run.model,
+        finish_reason: result.finishReason,
+        usage: { prompt_tokens: result.usage.promptTokens, completion_tokens: result.usage.completionTokens, total_tokens: result.usage.totalTokens },
+        timings: timingsOut(run, result, started),
+        cache_hit: false,
+        request_id: requestId,
+      },
+    };
+  };
+
+  r.post('/v1/query', async (req, res: Response) => {
+    const body = validate(QueryBody, req.body);
+    const { result, body: out } = await answer(body, clientGone(res), requestIdOf(res));
+    if (result.finishReason === 'cancelled') return;
+    res.json(out);
+  });
+
+  r.post('/v1/query/stream', async (req, res: Response) => {
+    const body = validate(QueryBody, req.body);
+    const started = performance.now();
+    const ac = new AbortController();
+    const run = await rag.start(toRequest(body), ac.signal).catch(unavailable);
+    const sse = openSse(req, res, options);
+    sse.signal.addEventListener('abort', () => ac.abort(), { once: true });
+    const requestId = requestIdOf(res);
+    sse.send('meta', { request_id: requestId, model: run.model, k: run.sources.length, reranked: run.reranked, sources: sourcesOut(run, body.include_sources) });
+    try {
+      for await (const c of run.generation) sse.send('token', { text: c.text });
+      const result = await run.generation.result;
+      if (result.finishReason !== 'cancelled') {
+        sse.send('done', {
+          request_id: requestId,
+          model_id: run.model,
+          k: run.sources.length,
+          documents: run.sources.map((s) => s.id),
+          timings: timingsOut(run, result, started),
+          token_count: result.usage.completionTokens,
+          tokens_per_sec: result.timings.tokensPerSec,
+          finish_reason: result.finishReason,
+          cache_hit: false,
+        });
+      }
+    } catch (err) {
+      const e = toHttpError(err);
+      sse.send('error', { code: e.code, message: e.message, request_id: requestId });
+    } finally {
+      sse.close();
+    }
+  });
+
+  r.post('/v1/batch', async (req, res: Response) => {
+    const { queries } = validate(BatchBody, req.body);
+    if (queries.length > MAX_BATCH_QUERIES) {
+      throw new HttpError(413, 'too_many_items', `at most ${MAX_BATCH_QUERIES} queries per batch, got ${queries.length}`, { param: 'queries' });
+    }
+    const started = performance.now();
+    const signal = clientGone(res);
+    const requestId = requestIdOf(res);
+    // All at once: the engine's scheduler batches the generations.
+    const results = await Promise.all(
+      queries.map(async (q, i) => {
+        try {
+          const body = validate(QueryBody, q);
+          return (await answer(body, signal, `${requestId}-${i}`)).body;
+        } catch (err) {
+          const e = toHttpError(err);
+          return { error: { ...e.toJSON().error, param: e.param ? `queries.${i}.${e.param}` : null }, status: e.status };
+        }
+      }),
+    );
+    if (signal.aborted) return;
+    res.json({ object: 'list', data: results, total_ms: performance.now() - started, request_id: requestId });
+  });
+  return r;
+}
