@@ -95,3 +95,44 @@ describe('documents API', () => {
     assert.ok(list.data.some((d) => d.id === 'guide'), 'documents from the earlier server are there too');
   });
 });
+
+describe('demo corpus and ingest', () => {
+  it('a first start ingests the demo corpus once; candela ingest adds files to a running server', async () => {
+    const { startServer } = await import('../src/http/server.ts');
+    const { loadConfig } = await import('../src/config.ts');
+    const { writeTestModel } = await import('../src/engine/index.ts');
+    const { pino } = await import('pino');
+    const { writeFileSync, mkdirSync } = await import('node:fs');
+    const data = tempDir('candela-data-');
+    const start = () =>
+      startServer({
+        config: Object.freeze({ ...loadConfig({}), port: 0, dataDir: data, demoCorpus: true }),
+        logger: pino({ level: 'silent' }),
+        models: [{ name: 'tiny-emb', role: 'embedder', path: writeTestModel(fixtures, 'bert-mean') }],
+      });
+    let server = await start();
+    await server.loaded;
+    const ids = async () => ((await (await fetch(`${server.url}/v1/documents`)).json()) as { data: { id: string }[] }).data.map((d) => d.id);
+    assert.deepEqual(await ids(), ['candela-readme']);
+    assert.equal((await fetch(`${server.url}/v1/documents/candela-readme`, { method: 'DELETE' })).status, 200);
+    await server.close();
+    server = await start();
+    await server.loaded;
+    assert.deepEqual(await ids(), [], 'not ingested again after it was deleted');
+
+    const dir = tempDir('candela-corpus-');
+    mkdirSync(path.join(dir, 'sub'));
+    writeFileSync(path.join(dir, 'a.md'), '# Alpha\n\nFirst file.');
+    writeFileSync(path.join(dir, 'sub', 'b notes.txt'), 'Second file.');
+    writeFileSync(path.join(dir, 'ignored.bin'), 'x');
+    const child = spawn(path.join(ROOT, 'bin', 'candela'), ['ingest', '--url', server.url, '--json', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    const [code] = (await once(child, 'exit')) as [number];
+    assert.equal(code, 0);
+    const added = JSON.parse(out) as { id: string; chunks: number }[];
+    assert.deepEqual(added.map((a) => a.id).sort(), ['a', 'b-notes']);
+    assert.deepEqual((await ids()).sort(), ['a', 'b-notes']);
+    await server.close();
+  });
+});

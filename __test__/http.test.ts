@@ -44,7 +44,7 @@ async function sse(res: Response): Promise<EventSourceMessage[]> {
 }
 
 before(async () => {
-  const config = Object.freeze({ ...loadConfig({}), port: 0, dataDir: tempDir('candela-data-'), bodyLimitBytes: 64 * 1024, sseHeartbeatMs: 200, shutdownGraceMs: 5000 });
+  const config = Object.freeze({ ...loadConfig({}), port: 0, dataDir: tempDir('candela-data-'), demoCorpus: false, bodyLimitBytes: 64 * 1024, sseHeartbeatMs: 200, shutdownGraceMs: 5000 });
   server = await startServer({
     config,
     logger: pino({ level: 'silent' }),

@@ -18,7 +18,7 @@ let client: OpenAI;
 before(async () => {
   const dir = tempDir();
   server = await startServer({
-    config: Object.freeze({ ...loadConfig({}), port: 0, dataDir: tempDir('candela-data-') }),
+    config: Object.freeze({ ...loadConfig({}), port: 0, dataDir: tempDir('candela-data-'), demoCorpus: false }),
     logger: pino({ level: 'silent' }),
     models: [
       { name: 'tiny', role: 'llm', path: writeTestModel(dir, 'qwen2', 'q8_0') },

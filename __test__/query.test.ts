@@ -20,7 +20,7 @@ const post = (path: string, body: unknown) =>
 before(async () => {
   const dir = tempDir();
   server = await startServer({
-    config: Object.freeze({ ...loadConfig({}), port: 0, dataDir: tempDir('candela-data-') }),
+    config: Object.freeze({ ...loadConfig({}), port: 0, dataDir: tempDir('candela-data-'), demoCorpus: false }),
     logger: pino({ level: 'silent' }),
     models: [
       // A longer window than the default 128: the RAG prompt carries the sources.
@@ -125,6 +125,12 @@ describe('batch', () => {
     assert.ok('error' in last && last.status === 422 && last.error.param === 'queries.8.query');
     // Loose: concurrent generations share engine steps, so the batch beats the sum of single runs.
     assert.ok(wall < sequential, `batch ${wall.toFixed(0)} ms vs sequential ${sequential.toFixed(0)} ms`);
+  });
+
+  it('records retrieval and rerank latency', async () => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    assert.ok(Number(/^candela_retrieval_seconds_count (\d+)/m.exec(text)?.[1]) >= 1);
+    assert.ok(Number(/^candela_rerank_seconds_count (\d+)/m.exec(text)?.[1]) >= 1);
   });
 
   it('rejects empty and oversized batches', async () => {

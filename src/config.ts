@@ -44,6 +44,8 @@ const ConfigSchema = z.object({
   /** Chunk size and overlap, in embedder tokens. */
   chunkTokens: z.coerce.number().int().min(16).max(8192),
   chunkOverlapTokens: z.coerce.number().int().min(0).max(4096),
+  /** Ingest the shipped demo corpus on the first start with an empty data directory. */
+  demoCorpus: z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]),
 });
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
@@ -66,6 +68,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   CANDELA_DATA_DIR: 'dataDir',
   CANDELA_CHUNK_TOKENS: 'chunkTokens',
   CANDELA_CHUNK_OVERLAP_TOKENS: 'chunkOverlapTokens',
+  CANDELA_DEMO_CORPUS: 'demoCorpus',
 };
 
 const DEFAULTS = {
@@ -85,6 +88,7 @@ const DEFAULTS = {
   dataDir: path.join(PROJECT_ROOT, 'data'),
   chunkTokens: 200,
   chunkOverlapTokens: 40,
+  demoCorpus: true,
 };
 
 /** A configuration value that failed validation. */

@@ -11,7 +11,7 @@ import { startServer } from '../../src/http/server.ts';
 const [dataDir, fixtureDir] = process.argv.slice(2);
 if (!dataDir || !fixtureDir) throw new Error('usage: serve-tiny.ts DATA_DIR FIXTURE_DIR');
 const server = await startServer({
-  config: Object.freeze({ ...loadConfig({}), port: 0, dataDir }),
+  config: Object.freeze({ ...loadConfig({}), port: 0, dataDir, demoCorpus: false }),
   logger: pino({ level: 'silent' }),
   models: [{ name: 'tiny-emb', role: 'embedder', path: writeTestModel(fixtureDir, 'bert-mean') }],
 });

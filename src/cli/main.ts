@@ -6,6 +6,7 @@ import { ConfigError, loadConfig } from '../config.ts';
 import { EngineError } from '../engine/index.ts';
 import { embedCommand, rerankCommand } from './encode-commands.ts';
 import { generateCommand } from './generate-command.ts';
+import { ingestCommand } from './ingest-command.ts';
 import { modelsCommand } from './models-command.ts';
 import { serveCommand } from './serve-command.ts';
 import { HELP, UsageError } from './usage.ts';
@@ -41,8 +42,10 @@ async function main(argv: string[]): Promise<number> {
       return rerankCommand(rest, config);
     case 'serve':
       return serveCommand(rest, config);
+    case 'ingest':
+      return ingestCommand(rest, config);
     default:
-      throw new UsageError(`unknown command '${command}' (serve, models, generate, embed, rerank)`);
+      throw new UsageError(`unknown command '${command}' (serve, ingest, models, generate, embed, rerank)`);
   }
 }
 

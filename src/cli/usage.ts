@@ -10,6 +10,7 @@ export const HELP = `candela — self-hosted LLM and RAG inference
 
 Usage:
   candela serve [--port P] [--host H]          HTTP API with the configured models (CANDELA_MODELS)
+  candela ingest [--url U] PATH...             add .txt/.md files (or directories) to a running server
   candela models pull [NAME...] [--json]      download, verify and unpack models (default set without names)
   candela models list [--json]                models in the manifest and whether they are present
   candela generate --model M [options] PROMPT stream a completion to stdout

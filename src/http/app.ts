@@ -71,7 +71,8 @@ export function createApp(options: AppOptions): express.Express {
   app.use(createRerankRoutes(options.models));
   const documents = options.documents ?? (() => undefined);
   app.use(createDocumentRoutes(documents));
-  app.use(createQueryRoutes(new RagService({ models: options.models, documents }), { heartbeatMs: options.sseHeartbeatMs }));
+  const rag = new RagService({ models: options.models, documents, onStages: (r, k) => options.metrics.observeRag(r, k) });
+  app.use(createQueryRoutes(rag, { heartbeatMs: options.sseHeartbeatMs }));
   app.use(createGenerateRoutes(options.models, { heartbeatMs: options.sseHeartbeatMs }));
   app.use(createOpenAiRoutes(options.models, { heartbeatMs: options.sseHeartbeatMs }));
 

@@ -7,8 +7,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
-import type { Config } from '../config.ts';
+import { PROJECT_ROOT, type Config } from '../config.ts';
 import { Engine } from '../engine/index.ts';
+import { ingestDemoCorpus } from '../services/demo-corpus.ts';
 import { DocumentStore } from '../services/document-store.ts';
 import { DocumentService } from '../services/documents.ts';
 import { Metrics } from '../services/metrics.ts';
@@ -80,8 +81,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         overlapTokens: config.chunkOverlapTokens,
       });
       const n = await service.open();
+      if (config.demoCorpus) {
+        const added = await ingestDemoCorpus(service, PROJECT_ROOT, config.dataDir);
+        if (added > 0) logger.info({ documents: added }, 'demo corpus ingested (first start)');
+      }
       documents = service;
-      logger.info({ documents: n, data_dir: config.dataDir }, 'documents loaded');
+      logger.info({ documents: service.count, loaded: n, data_dir: config.dataDir }, 'documents ready');
     });
 
   let closing: Promise<void> | undefined;

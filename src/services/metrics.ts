@@ -25,6 +25,8 @@ export class Metrics {
   readonly #genTokens: Counter<'model_name'>;
   readonly #finished: Counter<'model_name' | 'finished_reason'>;
   readonly #loadSeconds: Gauge<'model'>;
+  readonly #retrieval: Histogram;
+  readonly #rerank: Histogram;
 
   constructor(engine: Engine) {
     const registers = [this.registry];
@@ -45,6 +47,9 @@ export class Metrics {
     this.#genTokens = new Counter({ name: 'vllm:generation_tokens_total', help: 'Tokens generated', labelNames: ['model_name'], registers });
     this.#finished = new Counter({ name: 'vllm:request_success_total', help: 'Finished generations by finish reason', labelNames: ['model_name', 'finished_reason'], registers });
     this.#loadSeconds = new Gauge({ name: 'candela_model_load_seconds', help: 'Seconds the last load of each model took', labelNames: ['model'], registers });
+    const stageBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+    this.#retrieval = new Histogram({ name: 'candela_retrieval_seconds', help: 'RAG retrieval (query embedding + index search)', buckets: stageBuckets, registers });
+    this.#rerank = new Histogram({ name: 'candela_rerank_seconds', help: 'RAG reranking with the cross-encoder', buckets: stageBuckets, registers });
     const schedulerGauge = (name: string, help: string, pick: (s: { running: number; waiting: number }) => number) =>
       new Gauge({
         name,
@@ -79,6 +84,12 @@ export class Metrics {
     this.#e2e.observe(l, r.timings.totalMs / 1000);
     if (r.usage.completionTokens > 0) this.#ttft.observe(l, r.timings.ttftMs / 1000);
     if (r.usage.completionTokens > 1) this.#tpot.observe(l, r.timings.decodeMs / 1000 / (r.usage.completionTokens - 1));
+  }
+
+  /** Records the retrieval and rerank stages of one RAG query (rerank undefined: no reranker). */
+  observeRag(retrievalMs: number, rerankMs: number | undefined): void {
+    this.#retrieval.observe(retrievalMs / 1000);
+    if (rerankMs !== undefined) this.#rerank.observe(rerankMs / 1000);
   }
 
   /** Records a model load. */

@@ -55,10 +55,17 @@ export function ragPrompt(query: string, sources: RagSource[]): string {
 export class RagService {
   readonly #models: ModelService;
   readonly #documents: () => DocumentService | undefined;
+  readonly #onStages: ((retrievalMs: number, rerankMs: number | undefined) => void) | undefined;
 
-  constructor(options: { models: ModelService; documents: () => DocumentService | undefined }) {
+  constructor(options: {
+    models: ModelService;
+    documents: () => DocumentService | undefined;
+    /** Stage timings of every query (metrics); rerank undefined when no reranker ran. */
+    onStages?: (retrievalMs: number, rerankMs: number | undefined) => void;
+  }) {
     this.#models = options.models;
     this.#documents = options.documents;
+    this.#onStages = options.onStages;
   }
 
   /** Retrieves, reranks and starts the generation; `signal` cancels it. */
@@ -86,6 +93,7 @@ export class RagService {
     }
     const rerankMs = performance.now() - t;
     sources = sources.slice(0, req.topKRerank);
+    this.#onStages?.(retrievalMs, reranked ? rerankMs : undefined);
 
     const generation = this.#models.generate(
       model,
