@@ -81,6 +81,25 @@ describe('documents API', () => {
     assert.equal((await fetch(`${url}/v1/documents/nope`, { method: 'DELETE' })).status, 404);
   });
 
+  it('accepts multipart uploads of .txt and .md files', async () => {
+    const { url } = await spawnServer();
+    const form = new FormData();
+    form.append('file', new Blob(['# Upload\n\nUploaded markdown.'], { type: 'text/markdown' }), 'upload-notes.md');
+    form.append('file', new Blob(['plain text upload'], { type: 'text/plain' }), 'plain.txt');
+    const res = await fetch(`${url}/v1/documents`, { method: 'POST', body: form });
+    assert.equal(res.status, 201);
+    const added = (await res.json()) as { data: { id: string; title: string }[] };
+    assert.deepEqual(added.data.map((d) => d.id).sort(), ['plain', 'upload-notes']);
+    const bad = new FormData();
+    bad.append('file', new Blob([new Uint8Array([0x50, 0x4b, 0x03, 0x04])]), 'archive.zip');
+    assert.equal((await fetch(`${url}/v1/documents`, { method: 'POST', body: bad })).status, 415);
+    const latin1 = new FormData();
+    latin1.append('file', new Blob([new Uint8Array([0x63, 0x61, 0x66, 0xe9])]), 'latin1.txt');
+    assert.equal((await fetch(`${url}/v1/documents`, { method: 'POST', body: latin1 })).status, 400);
+    // Multipart is for uploads only: other routes still want JSON.
+    assert.equal((await fetch(`${url}/v1/embed`, { method: 'POST', body: form })).status, 415);
+  });
+
   it('an acknowledged document survives kill -9', async () => {
     const first = await spawnServer();
     const res = await post(first.url, { id: 'durable', text: 'This document must survive a crash.' });

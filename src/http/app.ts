@@ -60,7 +60,7 @@ export function createApp(options: AppOptions): express.Express {
       autoLogging: { ignore: (req) => /^\/(health|metrics|docs)/.test(req.url ?? '') },
     }),
   );
-  app.use(createJsonBody({ limit: options.bodyLimitBytes }));
+  app.use(createJsonBody({ limit: options.bodyLimitBytes, multipart: (req) => req.method === 'POST' && req.path === '/v1/documents' }));
 
   app.use(createMetricsRoutes(options.metrics));
   app.use(createDocsRoutes(options.version ?? '0.0.0'));
@@ -70,7 +70,7 @@ export function createApp(options: AppOptions): express.Express {
   app.use(createEmbeddingRoutes(options.models));
   app.use(createRerankRoutes(options.models));
   const documents = options.documents ?? (() => undefined);
-  app.use(createDocumentRoutes(documents));
+  app.use(createDocumentRoutes(documents, { uploadLimitBytes: options.bodyLimitBytes }));
   const rag = new RagService({ models: options.models, documents, onStages: (r, k) => options.metrics.observeRag(r, k) });
   app.use(createQueryRoutes(rag, { heartbeatMs: options.sseHeartbeatMs }));
   app.use(createGenerateRoutes(options.models, { heartbeatMs: options.sseHeartbeatMs }));

@@ -10,6 +10,8 @@ import { HttpError } from '../errors.ts';
 export interface JsonBodyOptions {
   /** Maximum body size in bytes. */
   limit: number;
+  /** Requests whose multipart/form-data body the route reads itself (uploads). */
+  multipart?: (req: Request) => boolean;
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -21,6 +23,10 @@ export function createJsonBody(options: JsonBodyOptions) {
     const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
     if (!hasBody) {
       req.body = undefined;
+      next();
+      return;
+    }
+    if (options.multipart?.(req) && req.is('multipart/form-data')) {
       next();
       return;
     }

@@ -7,6 +7,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { DocumentError, type DocumentService } from '../../services/documents.ts';
 import { HttpError } from '../errors.ts';
+import { readTextUpload } from '../multipart.ts';
 import { validate } from '../validate.ts';
 
 /** Most documents one request may add. */
@@ -19,7 +20,12 @@ const Doc = z.object({
 });
 export const AddDocumentsBody = z.union([Doc, z.object({ documents: z.array(Doc).min(1) })]);
 
-export function createDocumentRoutes(docs: () => DocumentService | undefined): Router {
+/** A document id from an uploaded file name. */
+function idFromFilename(name: string): string {
+  return name.replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 100) || 'document';
+}
+
+export function createDocumentRoutes(docs: () => DocumentService | undefined, options: { uploadLimitBytes: number }): Router {
   const r = Router();
   const service = (): DocumentService => {
     const d = docs();
@@ -27,8 +33,16 @@ export function createDocumentRoutes(docs: () => DocumentService | undefined): R
     return d;
   };
   r.post('/v1/documents', async (req, res) => {
-    const body = validate(AddDocumentsBody, req.body);
-    const list = 'documents' in body ? body.documents : [body];
+    let list: { text: string; title?: string | undefined; id?: string | undefined }[];
+    if (req.is('multipart/form-data')) {
+      // Uploads: one document per .txt/.md file, titled and named after the file.
+      const { files } = await readTextUpload(req, { limitBytes: options.uploadLimitBytes, maxFiles: MAX_DOCUMENTS_PER_REQUEST });
+      if (files.length === 0) throw new HttpError(422, 'invalid_request', 'the upload holds no file', { param: 'file' });
+      list = files.map((f) => validate(Doc, { text: f.text, title: f.filename, id: idFromFilename(f.filename) }));
+    } else {
+      const body = validate(AddDocumentsBody, req.body);
+      list = 'documents' in body ? body.documents : [body];
+    }
     if (list.length > MAX_DOCUMENTS_PER_REQUEST) {
       throw new HttpError(413, 'too_many_items', `at most ${MAX_DOCUMENTS_PER_REQUEST} documents per request`, { param: 'documents' });
     }
