@@ -52,6 +52,8 @@ before(async () => {
       { name: 'tiny', role: 'llm', path: writeTestModel(dir, 'qwen2', 'q8_0') },
       { name: 'tiny-emb', role: 'embedder', path: writeTestModel(dir, 'bert-mean') },
       { name: 'tiny-rerank', role: 'reranker', path: writeTestModel(dir, 'cross-encoder') },
+      // One running sequence and one waiting: the third concurrent request is refused.
+      { name: 'tiny-busy', role: 'llm', path: writeTestModel(dir, 'llama', 'q8_0'), maxBatch: 1, maxQueue: 1 },
     ],
   });
   base = server.url;
@@ -72,7 +74,7 @@ describe('probes and ids', () => {
     assert.equal(gpu.device, 'cpu');
     assert.ok(gpu.process_rss_bytes > 0);
     const stats = (await (await fetch(`${base}/health/stats`)).json()) as { uptime_s: number; models: unknown[] };
-    assert.equal(stats.models.length, 3);
+    assert.equal(stats.models.length, 4);
   });
 
   it('echoes a given X-Request-ID and generates one otherwise', async () => {
@@ -180,7 +182,7 @@ describe('embeddings, tokenization, models', () => {
   it('lists, describes, unloads and reloads models', async () => {
     const list = (await (await fetch(`${base}/v1/models`)).json()) as { object: string; data: { id: string; role: string; context_length: number }[] };
     assert.equal(list.object, 'list');
-    assert.deepEqual(list.data.map((m) => m.id).sort(), ['tiny', 'tiny-emb', 'tiny-rerank']);
+    assert.deepEqual(list.data.map((m) => m.id).sort(), ['tiny', 'tiny-busy', 'tiny-emb', 'tiny-rerank']);
     const one = (await (await fetch(`${base}/v1/models/tiny`)).json()) as { context_length: number; architecture: string };
     assert.equal(one.context_length, 128);
     assert.equal(one.architecture, 'qwen2');
@@ -211,6 +213,21 @@ describe('bad input', () => {
     await expectError(await fetch(`${base}/v1/nothing-here`), 404, 'not_found');
     // The server is still healthy after all of that.
     assert.equal((await fetch(`${base}/health`)).status, 200);
+  });
+});
+
+describe('overload', () => {
+  it('a full engine queue answers 429 with Retry-After; accepted requests complete', async () => {
+    const responses = await Promise.all(
+      Array.from({ length: 8 }, () => post('/v1/generate', { model: 'tiny-busy', prompt: 'x', max_tokens: 60, ignore_eos: true })),
+    );
+    const limited = responses.filter((r) => r.status === 429);
+    assert.ok(limited.length > 0, 'some requests must be refused');
+    assert.equal(limited[0]!.headers.get('retry-after'), '1');
+    await expectError(limited[0]!, 429, 'overloaded');
+    const ok = responses.filter((r) => r.status === 200);
+    assert.ok(ok.length >= 1);
+    for (const r of ok) assert.equal(((await r.json()) as { usage: { completion_tokens: number } }).usage.completion_tokens, 60);
   });
 });
 
