@@ -67,8 +67,9 @@ after(async () => {
 describe('probes and ids', () => {
   it('answers liveness, readiness, device and stats', async () => {
     assert.equal((await fetch(`${base}/health`)).status, 200);
-    const ready = (await (await fetch(`${base}/health/ready`)).json()) as { status: string; models: { status: string }[] };
+    const ready = (await (await fetch(`${base}/health/ready`)).json()) as { status: string; models: { status: string }[]; components: Record<string, string> };
     assert.equal(ready.status, 'ready');
+    assert.deepEqual(ready.components, { documents: 'ready' }, 'readiness waits for the document store too');
     assert.ok(ready.models.every((m) => m.status === 'ready'));
     const gpu = (await (await fetch(`${base}/health/gpu`)).json()) as { device: string; process_rss_bytes: number };
     assert.equal(gpu.device, 'cpu');

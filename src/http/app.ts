@@ -41,6 +41,8 @@ export interface AppOptions {
   startedAt?: number;
   /** Server version for the OpenAPI document. */
   version?: string;
+  /** Other parts readiness waits for (see the health routes). */
+  components?: () => Record<string, string>;
   settings?: Record<string, unknown>;
 }
 
@@ -64,7 +66,7 @@ export function createApp(options: AppOptions): express.Express {
 
   app.use(createMetricsRoutes(options.metrics));
   app.use(createDocsRoutes(options.version ?? '0.0.0'));
-  app.use(createHealthRoutes({ models: options.models, startedAt: options.startedAt ?? Date.now(), settings: options.settings ?? {} }));
+  app.use(createHealthRoutes({ models: options.models, startedAt: options.startedAt ?? Date.now(), settings: options.settings ?? {}, components: options.components }));
   app.use(createModelRoutes(options.models));
   app.use(createTokenizeRoutes(options.models));
   app.use(createEmbeddingRoutes(options.models));

@@ -47,10 +47,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     onLoad: (info) => metrics.observeLoad(info.name, info.loadMs ?? 0),
   });
   let documents: DocumentService | undefined;
+  // Documents open (and the demo corpus goes in) once the embedder is ready.
+  let documentsState = models.defaultModel('embedder') ? 'loading' : 'disabled';
   const app = createApp({
     models,
     metrics,
     documents: () => documents,
+    components: (): Record<string, string> => (documentsState === 'disabled' ? {} : { documents: documentsState }),
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
     sseHeartbeatMs: config.sseHeartbeatMs,
@@ -72,21 +75,31 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     .then(async () => {
       // Documents need the embedder: they open once it is ready.
       const embedder = models.defaultModel('embedder');
-      if (!embedder || engine.listModels().find((m) => m.name === embedder)?.status !== 'ready') return;
-      const service = new DocumentService({
-        engine,
-        store: new DocumentStore(config.dataDir),
-        embedder,
-        chunkTokens: config.chunkTokens,
-        overlapTokens: config.chunkOverlapTokens,
-      });
-      const n = await service.open();
-      if (config.demoCorpus) {
-        const added = await ingestDemoCorpus(service, PROJECT_ROOT, config.dataDir);
-        if (added > 0) logger.info({ documents: added }, 'demo corpus ingested (first start)');
+      if (!embedder) return;
+      if (engine.listModels().find((m) => m.name === embedder)?.status !== 'ready') {
+        documentsState = 'failed: the embedder did not load';
+        return;
       }
-      documents = service;
-      logger.info({ documents: service.count, loaded: n, data_dir: config.dataDir }, 'documents ready');
+      try {
+        const service = new DocumentService({
+          engine,
+          store: new DocumentStore(config.dataDir),
+          embedder,
+          chunkTokens: config.chunkTokens,
+          overlapTokens: config.chunkOverlapTokens,
+        });
+        const n = await service.open();
+        if (config.demoCorpus) {
+          const added = await ingestDemoCorpus(service, PROJECT_ROOT, config.dataDir);
+          if (added > 0) logger.info({ documents: added }, 'demo corpus ingested (first start)');
+        }
+        documents = service;
+        documentsState = 'ready';
+        logger.info({ documents: service.count, loaded: n, data_dir: config.dataDir }, 'documents ready');
+      } catch (err) {
+        documentsState = 'failed: could not open the document store';
+        logger.error({ err, data_dir: config.dataDir }, 'documents failed to open');
+      }
     });
 
   let closing: Promise<void> | undefined;

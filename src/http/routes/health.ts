@@ -9,6 +9,8 @@ export interface HealthRoutesOptions {
   startedAt: number;
   /** Pipeline settings reported by /health/stats. */
   settings: Record<string, unknown>;
+  /** Other parts that must be ready (e.g. documents), by name: 'ready' or another state. */
+  components?: () => Record<string, string>;
 }
 
 export function createHealthRoutes(options: HealthRoutesOptions): Router {
@@ -18,8 +20,9 @@ export function createHealthRoutes(options: HealthRoutesOptions): Router {
   });
   r.get('/health/ready', (_req, res) => {
     const models = options.models.statuses();
-    const ready = models.every((m) => m.status === 'ready');
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', models });
+    const components = options.components?.() ?? {};
+    const ready = models.every((m) => m.status === 'ready') && Object.values(components).every((c) => c === 'ready');
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', models, components });
   });
   r.get('/health/gpu', (_req, res) => {
     const m = memoryInfo();
