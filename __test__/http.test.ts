@@ -7,11 +7,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { EventSourceParserStream, type EventSourceMessage } from 'eventsource-parser/stream';
-import { pino } from 'pino';
-import { loadConfig } from '../src/config.ts';
 import { writeTestModel } from '../src/engine/index.ts';
-import { startServer, type RunningServer } from '../src/http/server.ts';
+import type { RunningServer } from '../src/http/server.ts';
 import { tempDir } from './helpers/paths.ts';
+import { startTinyServer } from './helpers/tiny-server.ts';
 
 const dir = tempDir();
 let server: RunningServer;
@@ -44,20 +43,17 @@ async function sse(res: Response): Promise<EventSourceMessage[]> {
 }
 
 before(async () => {
-  const config = Object.freeze({ ...loadConfig({}), port: 0, dataDir: tempDir('candela-data-'), demoCorpus: false, bodyLimitBytes: 64 * 1024, sseHeartbeatMs: 200, shutdownGraceMs: 5000 });
-  server = await startServer({
-    config,
-    logger: pino({ level: 'silent' }),
-    models: [
+  server = await startTinyServer(
+    [
       { name: 'tiny', role: 'llm', path: writeTestModel(dir, 'qwen2', 'q8_0') },
       { name: 'tiny-emb', role: 'embedder', path: writeTestModel(dir, 'bert-mean') },
       { name: 'tiny-rerank', role: 'reranker', path: writeTestModel(dir, 'cross-encoder') },
       // One running sequence and one waiting: the third concurrent request is refused.
       { name: 'tiny-busy', role: 'llm', path: writeTestModel(dir, 'llama', 'q8_0'), maxBatch: 1, maxQueue: 1 },
     ],
-  });
+    { bodyLimitBytes: 64 * 1024, sseHeartbeatMs: 200, shutdownGraceMs: 5000 },
+  );
   base = server.url;
-  await server.loaded;
 });
 
 after(async () => {

@@ -6,26 +6,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
-import { pino } from 'pino';
-import { loadConfig } from '../src/config.ts';
 import { writeTestModel } from '../src/engine/index.ts';
-import { startServer, type RunningServer } from '../src/http/server.ts';
+import type { RunningServer } from '../src/http/server.ts';
 import { tempDir } from './helpers/paths.ts';
+import { startTinyServer } from './helpers/tiny-server.ts';
 
 let server: RunningServer;
 let client: OpenAI;
 
 before(async () => {
   const dir = tempDir();
-  server = await startServer({
-    config: Object.freeze({ ...loadConfig({}), port: 0, dataDir: tempDir('candela-data-'), demoCorpus: false }),
-    logger: pino({ level: 'silent' }),
-    models: [
-      { name: 'tiny', role: 'llm', path: writeTestModel(dir, 'qwen2', 'q8_0') },
-      { name: 'tiny-emb', role: 'embedder', path: writeTestModel(dir, 'bert-cls') },
-    ],
-  });
-  await server.loaded;
+  server = await startTinyServer([
+    { name: 'tiny', role: 'llm', path: writeTestModel(dir, 'qwen2', 'q8_0') },
+    { name: 'tiny-emb', role: 'embedder', path: writeTestModel(dir, 'bert-cls') },
+  ]);
   client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
 

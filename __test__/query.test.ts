@@ -6,11 +6,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { EventSourceParserStream, type EventSourceMessage } from 'eventsource-parser/stream';
-import { pino } from 'pino';
-import { loadConfig } from '../src/config.ts';
 import { writeTestModel } from '../src/engine/index.ts';
-import { startServer, type RunningServer } from '../src/http/server.ts';
+import type { RunningServer } from '../src/http/server.ts';
 import { tempDir } from './helpers/paths.ts';
+import { startTinyServer } from './helpers/tiny-server.ts';
 
 let server: RunningServer;
 let base = '';
@@ -19,17 +18,12 @@ const post = (path: string, body: unknown) =>
 
 before(async () => {
   const dir = tempDir();
-  server = await startServer({
-    config: Object.freeze({ ...loadConfig({}), port: 0, dataDir: tempDir('candela-data-'), demoCorpus: false }),
-    logger: pino({ level: 'silent' }),
-    models: [
-      // A longer window than the default 128: the RAG prompt carries the sources.
-      { name: 'tiny', role: 'llm', path: writeTestModel(dir, 'llama', 'q8_0', 1024) },
-      { name: 'tiny-emb', role: 'embedder', path: writeTestModel(dir, 'bert-cls') },
-      { name: 'tiny-rerank', role: 'reranker', path: writeTestModel(dir, 'cross-encoder') },
-    ],
-  });
-  await server.loaded;
+  server = await startTinyServer([
+    // A longer window than the default 128: the RAG prompt carries the sources.
+    { name: 'tiny', role: 'llm', path: writeTestModel(dir, 'llama', 'q8_0', 1024) },
+    { name: 'tiny-emb', role: 'embedder', path: writeTestModel(dir, 'bert-cls') },
+    { name: 'tiny-rerank', role: 'reranker', path: writeTestModel(dir, 'cross-encoder') },
+  ]);
   base = server.url;
   const docs = ['the cat sat on the mat', 'a dog ran in the park', 'the sun is a star', 'water is wet', 'hello world'];
   const res = await post('/v1/documents', { documents: docs.map((text, i) => ({ id: `d${i}`, title: `Doc ${i}`, text })) });

@@ -6,6 +6,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.ts';
+import { documentIdFromFilename } from '../services/document-store.ts';
 import { COMMON_OPTIONS, parse, UsageError } from './usage.ts';
 
 const EXTENSIONS = new Set(['.txt', '.md', '.markdown']);
@@ -22,7 +23,7 @@ async function collect(p: string, out: string[]): Promise<void> {
 
 /** A document id from a file path: its name, slugged, unique per run. */
 function idFor(file: string, seen: Set<string>): string {
-  const base = path.basename(file).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 100) || 'document';
+  const base = documentIdFromFilename(file);
   let id = base;
   for (let n = 2; seen.has(id); n++) id = `${base}-${n}`;
   seen.add(id);

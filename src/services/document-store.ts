@@ -26,6 +26,18 @@ interface DocumentFile extends Omit<StoredDocument, 'chunks'> {
 
 const ID = /^[A-Za-z0-9_-]{1,128}$/;
 
+/** A document id from a file name: the name without extension, slugged. */
+export function documentIdFromFilename(name: string): string {
+  const base = name.split(/[\\/]/).pop() ?? name;
+  return (
+    base
+      .replace(/\.[^.]+$/, '')
+      .replace(/[^A-Za-z0-9_-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 100) || 'document'
+  );
+}
+
 /** True when `id` can name a document (and a file). */
 export function isValidDocumentId(id: string): boolean {
   return ID.test(id);

@@ -5,6 +5,7 @@
  */
 import { Router } from 'express';
 import { z } from 'zod';
+import { documentIdFromFilename } from '../../services/document-store.ts';
 import { DocumentError, type DocumentService } from '../../services/documents.ts';
 import { HttpError } from '../errors.ts';
 import { readTextUpload } from '../multipart.ts';
@@ -20,11 +21,6 @@ const Doc = z.object({
 });
 export const AddDocumentsBody = z.union([Doc, z.object({ documents: z.array(Doc).min(1) })]);
 
-/** A document id from an uploaded file name. */
-function idFromFilename(name: string): string {
-  return name.replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 100) || 'document';
-}
-
 export function createDocumentRoutes(docs: () => DocumentService | undefined, options: { uploadLimitBytes: number }): Router {
   const r = Router();
   const service = (): DocumentService => {
@@ -38,7 +34,7 @@ export function createDocumentRoutes(docs: () => DocumentService | undefined, op
       // Uploads: one document per .txt/.md file, titled and named after the file.
       const { files } = await readTextUpload(req, { limitBytes: options.uploadLimitBytes, maxFiles: MAX_DOCUMENTS_PER_REQUEST });
       if (files.length === 0) throw new HttpError(422, 'invalid_request', 'the upload holds no file', { param: 'file' });
-      list = files.map((f) => validate(Doc, { text: f.text, title: f.filename, id: idFromFilename(f.filename) }));
+      list = files.map((f) => validate(Doc, { text: f.text, title: f.filename, id: documentIdFromFilename(f.filename) }));
     } else {
       const body = validate(AddDocumentsBody, req.body);
       list = 'documents' in body ? body.documents : [body];
