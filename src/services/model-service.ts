@@ -30,7 +30,6 @@ export interface ModelServiceOptions {
 export class ModelService {
   readonly engine: Engine;
   readonly specs: readonly ModelSpec[];
-  #loads = new Map<string, Promise<ModelInfo | undefined>>();
   readonly #onGeneration: ModelServiceOptions['onGeneration'];
   readonly #onLoad: ModelServiceOptions['onLoad'];
 
@@ -53,9 +52,9 @@ export class ModelService {
     await Promise.all(this.specs.map((s) => this.load(s, onLoaded)));
   }
 
-  /** Loads one model (a load of a name already loading joins it). */
+  /** Loads one model (the engine makes a load of a name already loading join it). */
   load(spec: ModelSpec, onLoaded?: (info: ModelInfo | undefined, spec: ModelSpec, err?: unknown) => void): Promise<ModelInfo | undefined> {
-    const p = this.engine.loadModel(spec).then(
+    return this.engine.loadModel(spec).then(
       (info) => {
         this.#onLoad?.(info);
         onLoaded?.(info, spec);
@@ -66,8 +65,6 @@ export class ModelService {
         return undefined;
       },
     );
-    this.#loads.set(spec.name, p);
-    return p;
   }
 
   /** Every configured model with its current status (configured but unknown to the engine: loading). */
@@ -81,11 +78,6 @@ export class ModelService {
       if (!this.specs.some((s) => s.name === m.name)) out.push({ name: m.name, role: m.role, status: m.status, failure: m.failure ?? null });
     }
     return out;
-  }
-
-  /** True when every configured model is ready. */
-  ready(): boolean {
-    return this.statuses().every((s) => s.status === 'ready');
   }
 
   /** The model to use for `role` when a request names none: the first configured one. */

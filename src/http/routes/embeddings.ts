@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { ModelService } from '../../services/model-service.ts';
 import { HttpError } from '../errors.ts';
 import { validate } from '../validate.ts';
+import { modelFor } from '../route-helpers.ts';
 
 /** Most texts one request may embed. */
 export const MAX_EMBED_INPUTS = 256;
@@ -25,12 +26,6 @@ export const OpenAiBody = z.object({
   user: z.string().optional(),
 });
 
-function embedderName(models: ModelService, requested: string | undefined): string {
-  const name = requested ?? models.defaultModel('embedder');
-  if (!name) throw new HttpError(404, 'model_not_found', 'no embedding model is configured on this server');
-  return name;
-}
-
 function asList(input: string | string[], param: string): string[] {
   const list = Array.isArray(input) ? input : [input];
   if (list.length > MAX_EMBED_INPUTS) {
@@ -43,13 +38,13 @@ export function createEmbeddingRoutes(models: ModelService): Router {
   const r = Router();
   r.post('/v1/embed', async (req, res) => {
     const body = validate(TeiBody, req.body);
-    const model = embedderName(models, body.model);
+    const model = modelFor(models, 'embedder', body.model);
     const vectors = await models.engine.embed(model, asList(body.inputs, 'inputs'), { truncate: body.truncate });
     res.json(vectors.map((v) => Array.from(v)));
   });
   r.post('/v1/embeddings', async (req, res) => {
     const body = validate(OpenAiBody, req.body);
-    const model = embedderName(models, body.model);
+    const model = modelFor(models, 'embedder', body.model);
     const texts = asList(body.input, 'input');
     const vectors = await models.engine.embed(model, texts, { truncate: true });
     const dims = vectors[0]?.length ?? 0;

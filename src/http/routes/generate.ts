@@ -8,10 +8,11 @@ import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { GenerateInput, GenerationResult, SamplingParams } from '../../engine/index.ts';
 import type { ModelService } from '../../services/model-service.ts';
-import { HttpError, toHttpError } from '../errors.ts';
+import { toHttpError } from '../errors.ts';
 import { requestIdOf } from '../middleware/request-id.ts';
 import { clientGone, openSse } from '../sse.ts';
 import { validate } from '../validate.ts';
+import { modelFor, usageJson } from '../route-helpers.ts';
 
 const Message = z.object({ role: z.enum(['system', 'user', 'assistant', 'tool']), content: z.string() });
 
@@ -68,7 +69,7 @@ function summary(model: string, requestId: string, r: GenerationResult) {
     model,
     text: r.text,
     finish_reason: r.finishReason,
-    usage: { prompt_tokens: r.usage.promptTokens, completion_tokens: r.usage.completionTokens, total_tokens: r.usage.totalTokens },
+    usage: usageJson(r),
     timings: {
       queue_ms: r.timings.queueMs,
       ttft_ms: r.timings.ttftMs,
@@ -85,8 +86,7 @@ function summary(model: string, requestId: string, r: GenerationResult) {
 export function createGenerateRoutes(models: ModelService, options: { heartbeatMs: number }): Router {
   const r = Router();
   const start = (body: GenerateBody, signal: AbortSignal) => {
-    const model = body.model ?? models.defaultModel('llm');
-    if (!model) throw new HttpError(404, 'model_not_found', 'no LLM is configured on this server');
+    const model = modelFor(models, 'llm', body.model);
     const input: GenerateInput = body.messages ? { messages: body.messages } : { prompt: body.prompt ?? '' };
     return { model, gen: models.generate(model, input, { params: samplingParams(body), signal }) };
   };

@@ -9,11 +9,12 @@ import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { GenerateInput, Generation, GenerationResult } from '../../engine/index.ts';
 import type { ModelService } from '../../services/model-service.ts';
-import { HttpError, toHttpError } from '../errors.ts';
+import { toHttpError } from '../errors.ts';
 import { requestIdOf } from '../middleware/request-id.ts';
 import { clientGone, openSse } from '../sse.ts';
 import { validate } from '../validate.ts';
-import { samplingParams } from './generate.ts';
+import { modelFor, usageJson } from '../route-helpers.ts';
+import { SamplingFields, samplingParams } from './generate.ts';
 
 const Content = z.union([
   z.string(),
@@ -21,19 +22,16 @@ const Content = z.union([
   z.array(z.object({ type: z.literal('text'), text: z.string() })).transform((parts) => parts.map((p) => p.text).join('')),
 ]);
 
+/** Candela's sampling fields with OpenAI's defaults and limits where they differ. */
 const Common = {
+  ...SamplingFields,
   model: z.string().min(1).optional(),
-  max_tokens: z.number().int().min(1).max(32_768).optional(),
-  temperature: z.number().min(0).max(2).default(1),
-  top_p: z.number().gt(0).max(1).default(1),
-  top_k: z.number().int().min(0).max(1000).default(0),
-  repetition_penalty: z.number().gt(0).max(10).default(1),
-  seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  max_tokens: SamplingFields.max_tokens.unwrap().optional(),
+  temperature: SamplingFields.temperature.unwrap().default(1),
   stop: z.union([z.string().min(1), z.array(z.string().min(1)).max(4)]).nullish().transform((v) => v ?? undefined),
   n: z.literal(1, 'only n = 1 is supported').default(1),
   stream: z.boolean().default(false),
   stream_options: z.object({ include_usage: z.boolean().default(false) }).nullish(),
-  ignore_eos: z.boolean().default(false),
   user: z.string().optional(),
 };
 
@@ -50,10 +48,6 @@ export const CompletionBody = z.object({
 });
 
 type Kind = 'chat' | 'text';
-
-function usage(r: GenerationResult) {
-  return { prompt_tokens: r.usage.promptTokens, completion_tokens: r.usage.completionTokens, total_tokens: r.usage.totalTokens };
-}
 
 /** OpenAI's finish reasons: our `stop`/`length` map directly. */
 function finishReason(r: GenerationResult): string {
@@ -74,7 +68,7 @@ export function createOpenAiRoutes(models: ModelService, options: { heartbeatMs:
         kind === 'chat'
           ? { index: 0, message: { role: 'assistant', content: result.text }, logprobs: null, finish_reason: finishReason(result) }
           : { index: 0, text: result.text, logprobs: null, finish_reason: finishReason(result) };
-      res.json({ id, object, created, model, choices: [choice], usage: usage(result) });
+      res.json({ id, object, created, model, choices: [choice], usage: usageJson(result) });
       return;
     }
     const sse = openSse(req, res, options);
@@ -98,7 +92,7 @@ export function createOpenAiRoutes(models: ModelService, options: { heartbeatMs:
       const result = await gen.result;
       if (result.finishReason !== 'cancelled') {
         sse.send(undefined, chunk(undefined, finishReason(result)));
-        if (includeUsage) sse.send(undefined, { id, object: chunkObject, created, model, choices: [], usage: usage(result) });
+        if (includeUsage) sse.send(undefined, { id, object: chunkObject, created, model, choices: [], usage: usageJson(result) });
       }
     } catch (err) {
       sse.send(undefined, toHttpError(err).toJSON());
@@ -108,15 +102,9 @@ export function createOpenAiRoutes(models: ModelService, options: { heartbeatMs:
     }
   };
 
-  const resolveModel = (requested: string | undefined): string => {
-    const model = requested ?? models.defaultModel('llm');
-    if (!model) throw new HttpError(404, 'model_not_found', 'no LLM is configured on this server');
-    return model;
-  };
-
   r.post('/v1/chat/completions', async (req, res) => {
     const body = validate(ChatBody, req.body);
-    const model = resolveModel(body.model);
+    const model = modelFor(models, 'llm', body.model);
     const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? 512;
     const messages = body.messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: m.content }));
     const ac = new AbortController();
@@ -128,7 +116,7 @@ export function createOpenAiRoutes(models: ModelService, options: { heartbeatMs:
 
   r.post('/v1/completions', async (req, res) => {
     const body = validate(CompletionBody, req.body);
-    const model = resolveModel(body.model);
+    const model = modelFor(models, 'llm', body.model);
     const ac = new AbortController();
     if (!body.stream) clientGone(res).addEventListener('abort', () => ac.abort(), { once: true });
     // OpenAI's default for completions is 16 tokens.

@@ -11,6 +11,7 @@ import { HttpError, toHttpError } from '../errors.ts';
 import { requestIdOf } from '../middleware/request-id.ts';
 import { clientGone, openSse } from '../sse.ts';
 import { validate } from '../validate.ts';
+import { usageJson } from '../route-helpers.ts';
 
 /** Most queries one batch may hold. */
 export const MAX_BATCH_QUERIES = 50;
@@ -66,7 +67,7 @@ export function createQueryRoutes(rag: RagService, options: { heartbeatMs: numbe
         reranked: run.reranked,
         model: run.model,
         finish_reason: result.finishReason,
-        usage: { prompt_tokens: result.usage.promptTokens, completion_tokens: result.usage.completionTokens, total_tokens: result.usage.totalTokens },
+        usage: usageJson(result),
         timings: timingsOut(run, result, started),
         cache_hit: false,
         request_id: requestId,

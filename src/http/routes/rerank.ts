@@ -10,6 +10,7 @@ import type { ModelService } from '../../services/model-service.ts';
 import { HttpError } from '../errors.ts';
 import { requestIdOf } from '../middleware/request-id.ts';
 import { validate } from '../validate.ts';
+import { modelFor } from '../route-helpers.ts';
 
 /** Most documents one rerank request may score. */
 export const MAX_RERANK_DOCUMENTS = 1000;
@@ -31,8 +32,7 @@ export function createRerankRoutes(models: ModelService): Router {
     if (body.documents.length > MAX_RERANK_DOCUMENTS) {
       throw new HttpError(413, 'too_many_items', `at most ${MAX_RERANK_DOCUMENTS} documents per request`, { param: 'documents' });
     }
-    const model = body.model ?? models.defaultModel('reranker');
-    if (!model) throw new HttpError(404, 'model_not_found', 'no reranker model is loaded on this server');
+    const model = modelFor(models, 'reranker', body.model);
     const scores = await models.engine.rerank(model, body.query, body.documents, { truncate: body.truncate });
     const results = scores
       .map((score, index) => ({ index, relevance_score: score, ...(body.return_documents ? { document: { text: body.documents[index] } } : {}) }))

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { ModelService } from '../../services/model-service.ts';
 import { HttpError } from '../errors.ts';
 import { validate } from '../validate.ts';
+import { modelFor } from '../route-helpers.ts';
 
 const MAX_BATCH = 256;
 
@@ -19,17 +20,11 @@ export const DetokenizeBody = z.object({
   skip_special_tokens: z.boolean().default(false),
 });
 
-function llmName(models: ModelService, requested: string | undefined): string {
-  const name = requested ?? models.defaultModel('llm');
-  if (!name) throw new HttpError(404, 'model_not_found', 'no LLM is configured on this server');
-  return name;
-}
-
 export function createTokenizeRoutes(models: ModelService): Router {
   const r = Router();
   r.post('/v1/tokenize', (req, res) => {
     const body = validate(TokenizeBody, req.body);
-    const model = llmName(models, body.model);
+    const model = modelFor(models, 'llm', body.model);
     const one = (t: string) => models.engine.tokenize(model, t, body.add_special_tokens);
     if (Array.isArray(body.text)) {
       if (body.text.length > MAX_BATCH) throw new HttpError(413, 'too_many_items', `at most ${MAX_BATCH} texts per request`, { param: 'text' });
@@ -42,7 +37,7 @@ export function createTokenizeRoutes(models: ModelService): Router {
   });
   r.post('/v1/detokenize', (req, res) => {
     const body = validate(DetokenizeBody, req.body);
-    const model = llmName(models, body.model);
+    const model = modelFor(models, 'llm', body.model);
     const batch = body.tokens.length > 0 && Array.isArray(body.tokens[0]);
     if (batch) {
       const lists = body.tokens as number[][];

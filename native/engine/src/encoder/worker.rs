@@ -63,11 +63,6 @@ impl<T: Send + Sync + 'static> Worker<T> {
         })?;
         rx.recv().map_err(|_| EngineError::Internal("encoder worker stopped".into()))
     }
-
-    /// Jobs waiting.
-    pub fn queued(&self) -> usize {
-        self.tx.as_ref().map(|t| t.len()).unwrap_or(0)
-    }
 }
 
 impl<T: Send + Sync + 'static> Drop for Worker<T> {
