@@ -5,3 +5,4 @@ export { Generation } from './generation.ts';
 export type { GenerationResult, TokenChunk } from './generation.ts';
 export { EngineError, ENGINE_ERROR_CODES, toEngineError } from './errors.ts';
 export type { EngineErrorCode } from './errors.ts';
+export { VectorIndex, type IndexHit } from './vector-index.ts';

@@ -10,6 +10,7 @@
 #![deny(clippy::all)]
 
 mod convert;
+mod vector_index;
 
 use candela_engine::device::{self, DevicePreference};
 use candela_engine::llm::{self, EventSink, GenerateRequest, GenerationEvent, PromptInput};
