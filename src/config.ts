@@ -14,6 +14,8 @@ const DeviceSchema = z
   .string()
   .regex(/^(auto|cpu|cuda(:\d+)?)$/, 'device must be auto, cpu, cuda or cuda:N');
 
+const Bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
+
 const ConfigSchema = z.object({
   /** Where `candela models pull` puts models and the loader reads them. */
   modelsDir: z.string().min(1),
@@ -45,7 +47,40 @@ const ConfigSchema = z.object({
   chunkTokens: z.coerce.number().int().min(16).max(8192),
   chunkOverlapTokens: z.coerce.number().int().min(0).max(4096),
   /** Ingest the shipped demo corpus on the first start with an empty data directory. */
-  demoCorpus: z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]),
+  demoCorpus: Bool,
+  /** Redis for shared state (cache, limits, spend, keys); empty: everything in memory. */
+  redisUrl: z.string().refine((v) => v === '' || /^rediss?:\/\//.test(v), 'must be a redis:// or rediss:// URL'),
+  /** Prefix of every Redis key Candela writes (several deployments may share one Redis). */
+  redisPrefix: z.string().min(1).max(64),
+  /** Semantic cache for RAG answers. */
+  cacheEnabled: Bool,
+  /** Cosine similarity at or above which a cached query counts as the same question. */
+  cacheThreshold: z.coerce.number().min(0.5).max(1),
+  cacheTtlS: z.coerce.number().int().min(1).max(30 * 86_400),
+  cacheMaxEntries: z.coerce.number().int().min(1).max(10_000_000),
+  /** Cost circuit breaker: budget per rolling window (0 disables the breaker). */
+  budget: z.coerce.number().min(0),
+  budgetWindowS: z.coerce.number().int().min(10).max(30 * 86_400),
+  /** Default price per 1,000 prompt / completion tokens. */
+  priceInputPer1k: z.coerce.number().min(0),
+  priceOutputPer1k: z.coerce.number().min(0),
+  /** Per-model prices, JSON: {"model": {"input_per_1k": 0.1, "output_per_1k": 0.2} | {"per_second": 0.01}}. */
+  prices: z.string(),
+  /** Serve cache hits while the breaker is open. */
+  breakerServesCache: Bool,
+  /** API keys: off by default. */
+  authEnabled: Bool,
+  /** With auth on, whether /metrics needs a key too. */
+  metricsAuth: Bool,
+  /** Where hashed API keys are kept without Redis (default: <dataDir>/keys.json). */
+  keysFile: z.string(),
+  /** Rate limits per minute (0: no limit): requests and generated tokens, per API key and per client IP. */
+  rateLimitKeyRpm: z.coerce.number().int().min(0),
+  rateLimitKeyTpm: z.coerce.number().int().min(0),
+  rateLimitIpRpm: z.coerce.number().int().min(0),
+  rateLimitIpTpm: z.coerce.number().int().min(0),
+  /** Express `trust proxy` (client IP from X-Forwarded-For): false, true, a hop count or a subnet list. */
+  trustProxy: z.string(),
 });
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
@@ -69,6 +104,27 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   CANDELA_CHUNK_TOKENS: 'chunkTokens',
   CANDELA_CHUNK_OVERLAP_TOKENS: 'chunkOverlapTokens',
   CANDELA_DEMO_CORPUS: 'demoCorpus',
+  REDIS_URL: 'redisUrl',
+  CANDELA_REDIS_URL: 'redisUrl',
+  CANDELA_REDIS_PREFIX: 'redisPrefix',
+  CANDELA_CACHE: 'cacheEnabled',
+  CANDELA_CACHE_THRESHOLD: 'cacheThreshold',
+  CANDELA_CACHE_TTL_S: 'cacheTtlS',
+  CANDELA_CACHE_MAX_ENTRIES: 'cacheMaxEntries',
+  CANDELA_BUDGET: 'budget',
+  CANDELA_BUDGET_WINDOW_S: 'budgetWindowS',
+  CANDELA_PRICE_INPUT_PER_1K: 'priceInputPer1k',
+  CANDELA_PRICE_OUTPUT_PER_1K: 'priceOutputPer1k',
+  CANDELA_PRICES: 'prices',
+  CANDELA_BREAKER_SERVES_CACHE: 'breakerServesCache',
+  CANDELA_AUTH: 'authEnabled',
+  CANDELA_METRICS_AUTH: 'metricsAuth',
+  CANDELA_KEYS_FILE: 'keysFile',
+  CANDELA_RATE_LIMIT_KEY_RPM: 'rateLimitKeyRpm',
+  CANDELA_RATE_LIMIT_KEY_TPM: 'rateLimitKeyTpm',
+  CANDELA_RATE_LIMIT_IP_RPM: 'rateLimitIpRpm',
+  CANDELA_RATE_LIMIT_IP_TPM: 'rateLimitIpTpm',
+  CANDELA_TRUST_PROXY: 'trustProxy',
 };
 
 const DEFAULTS = {
@@ -89,6 +145,28 @@ const DEFAULTS = {
   chunkTokens: 200,
   chunkOverlapTokens: 40,
   demoCorpus: true,
+  redisUrl: '',
+  redisPrefix: 'candela:',
+  cacheEnabled: true,
+  cacheThreshold: 0.92,
+  cacheTtlS: 86_400,
+  cacheMaxEntries: 100_000,
+  budget: 5,
+  budgetWindowS: 3600,
+  // A local model costs compute, not an invoice: these defaults put a price
+  // on it so the budget means something; set real prices per deployment.
+  priceInputPer1k: 0.0005,
+  priceOutputPer1k: 0.0015,
+  prices: '',
+  breakerServesCache: true,
+  authEnabled: false,
+  metricsAuth: false,
+  keysFile: '',
+  rateLimitKeyRpm: 0,
+  rateLimitKeyTpm: 0,
+  rateLimitIpRpm: 0,
+  rateLimitIpTpm: 0,
+  trustProxy: 'false',
 };
 
 /** A configuration value that failed validation. */
@@ -120,5 +198,11 @@ export function loadConfig(
   if (parsed.data.chunkOverlapTokens >= parsed.data.chunkTokens) {
     throw new ConfigError('invalid configuration: chunkOverlapTokens must be smaller than chunkTokens');
   }
-  return Object.freeze({ ...parsed.data, modelsDir: path.resolve(parsed.data.modelsDir), dataDir: path.resolve(parsed.data.dataDir) });
+  const dataDir = path.resolve(parsed.data.dataDir);
+  return Object.freeze({
+    ...parsed.data,
+    modelsDir: path.resolve(parsed.data.modelsDir),
+    dataDir,
+    keysFile: path.resolve(parsed.data.keysFile || path.join(dataDir, 'keys.json')),
+  });
 }

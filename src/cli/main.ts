@@ -7,6 +7,7 @@ import { EngineError } from '../engine/index.ts';
 import { embedCommand, rerankCommand } from './encode-commands.ts';
 import { generateCommand } from './generate-command.ts';
 import { ingestCommand } from './ingest-command.ts';
+import { keysCommand } from './keys-command.ts';
 import { modelsCommand } from './models-command.ts';
 import { serveCommand } from './serve-command.ts';
 import { HELP, UsageError } from './usage.ts';
@@ -44,8 +45,10 @@ async function main(argv: string[]): Promise<number> {
       return serveCommand(rest, config);
     case 'ingest':
       return ingestCommand(rest, config);
+    case 'keys':
+      return keysCommand(rest, config);
     default:
-      throw new UsageError(`unknown command '${command}' (serve, ingest, models, generate, embed, rerank)`);
+      throw new UsageError(`unknown command '${command}' (serve, ingest, keys, models, generate, embed, rerank)`);
   }
 }
 

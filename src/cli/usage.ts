@@ -11,6 +11,10 @@ export const HELP = `candela — self-hosted LLM and RAG inference
 Usage:
   candela serve [--port P] [--host H]          HTTP API with the configured models (CANDELA_MODELS)
   candela ingest [--url U] PATH...             add .txt/.md files (or directories) to a running server
+  candela keys create --name N [--scopes read,write,admin] [--tenant T] [--json]
+                                               new API key, printed once (default scope read; tenant: the name)
+  candela keys list [--json]                   API keys and whether they are revoked (never the keys)
+  candela keys revoke ID                       revoke an API key at once
   candela models pull [NAME...] [--json]      download, verify and unpack models (default set without names)
   candela models list [--json]                models in the manifest and whether they are present
   candela generate --model M [options] PROMPT stream a completion to stdout
