@@ -8,6 +8,18 @@ step() { printf '\n==> [test %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 bash scripts/setup.sh
 
+# The shared-state tests run a real Redis (Debian's redis-server); the tests
+# start and stop their own instances on free ports.
+if ! command -v redis-server >/dev/null 2>&1; then
+  step "installing redis-server (Debian package) for the shared-state tests"
+  sudo_cmd=""
+  if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+  # The package starts a system instance; the tests do not use it.
+  ($sudo_cmd service redis-server stop || true) >/dev/null 2>&1
+fi
+
 # The real-model tests fail (rather than skip) when a default model is missing.
 export CANDELA_REQUIRE_MODELS=1
 export CANDELA_MODELS_DIR="${CANDELA_MODELS_DIR:-$root/models}"

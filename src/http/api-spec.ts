@@ -4,6 +4,8 @@
  * the server accepts.
  */
 import { z } from 'zod';
+import { requiredScope } from './access.ts';
+import { CreateKeyBody } from './routes/admin.ts';
 import { AddDocumentsBody } from './routes/documents.ts';
 import { OpenAiBody, TeiBody } from './routes/embeddings.ts';
 import { GenerateBody } from './routes/generate.ts';
@@ -27,6 +29,7 @@ export interface ApiOperation {
 /** Every route the server serves. */
 export const API_OPERATIONS: readonly ApiOperation[] = [
   { method: 'get', path: '/health', summary: 'Liveness: 200 while the process and its event loop are alive', tag: 'probes' },
+  { method: 'get', path: '/health/live', summary: 'Liveness (same as /health)', tag: 'probes' },
   { method: 'get', path: '/health/ready', summary: 'Readiness: 503 with per-model status until every configured model is ready', tag: 'probes' },
   { method: 'get', path: '/health/gpu', summary: 'Device and memory figures (on CPU: says so, reports process memory)', tag: 'probes' },
   { method: 'get', path: '/health/stats', summary: 'Uptime, models with scheduler counters, settings', tag: 'probes' },
@@ -51,6 +54,11 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
   { method: 'post', path: '/v1/generate/stream', summary: 'Generate, streamed as SSE: meta, token…, done | error', tag: 'generation', body: GenerateBody, stream: true },
   { method: 'post', path: '/v1/chat/completions', summary: 'OpenAI chat completions (stream or not)', tag: 'openai', body: ChatBody },
   { method: 'post', path: '/v1/completions', summary: 'OpenAI completions (stream or not)', tag: 'openai', body: CompletionBody },
+  { method: 'get', path: '/v1/keys', summary: 'List API keys (never the keys themselves)', tag: 'admin' },
+  { method: 'post', path: '/v1/keys', summary: 'Create an API key; the key is shown in this answer only', tag: 'admin', body: CreateKeyBody },
+  { method: 'delete', path: '/v1/keys/:id', summary: 'Revoke an API key (effective at once)', tag: 'admin' },
+  { method: 'get', path: '/v1/cache', summary: 'Semantic cache: backend, entries, threshold, TTL, store state', tag: 'admin' },
+  { method: 'delete', path: '/v1/cache', summary: 'Flush the semantic cache (every replica)', tag: 'admin' },
 ];
 
 const ErrorBody = {
@@ -71,13 +79,16 @@ export function buildOpenApi(version: string): Record<string, unknown> {
   for (const op of API_OPERATIONS) {
     const params = [...op.path.matchAll(/:(\w+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
     const path = op.path.replace(/:(\w+)/g, '{$1}');
+    // With auth on, every route but the probes needs a key with this scope.
+    const scope = requiredScope(op.method.toUpperCase(), op.path, { metricsAuth: true });
     const errors = Object.fromEntries(
-      (op.body ? ['400', '404', '413', '415', '422', '429', '503'] : ['404', '503']).map((s) => [s, { description: 'error', content: { 'application/json': { schema: ErrorBody } } }]),
+      [...(op.body ? ['400', '404', '413', '415', '422', '429', '503'] : ['404', '429', '503']), ...(scope ? ['401', '403'] : [])].map((s) => [s, { description: 'error', content: { 'application/json': { schema: ErrorBody } } }]),
     );
     paths[path] ??= {};
     paths[path][op.method] = {
-      summary: op.summary,
+      summary: scope ? `${op.summary} [scope: ${scope}]` : op.summary,
       tags: [op.tag],
+      security: scope ? [{ apiKey: [] }] : [],
       parameters: [{ name: 'X-Request-ID', in: 'header', required: false, schema: { type: 'string' } }, ...params],
       ...(op.body
         ? { requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(op.body, { io: 'input', unrepresentable: 'any' }) } } } }
@@ -88,5 +99,10 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       },
     };
   }
-  return { openapi: '3.1.0', info: { title: 'Candela', version, description: 'Self-hosted LLM and RAG inference server' }, paths };
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Candela', version, description: 'Self-hosted LLM and RAG inference server' },
+    components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'API key (when the server runs with CANDELA_AUTH=true)' } } },
+    paths,
+  };
 }

@@ -1,7 +1,8 @@
 /**
  * The express application: the middleware chain and the route modules.
  *
- *   request id → metrics → access log → JSON body (415/413/400) → routes → 404 → errors
+ *   request id → metrics → access log → auth (401/403) → rate limit (429)
+ *   → JSON body (415/413/400) → routes → 404 → errors
  *
  * Handlers throw {@link HttpError}s or engine errors; the one error handler
  * here turns everything into an OpenAI-shaped body with the right status.
@@ -9,14 +10,20 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
+import type { KeyStore } from '../services/api-keys.ts';
+import type { SemanticCache } from '../services/cache/semantic-cache.ts';
 import type { DocumentService } from '../services/documents.ts';
+import type { RateLimits } from '../services/rate-limits.ts';
 import type { Metrics } from '../services/metrics.ts';
 import { RagService } from '../services/rag.ts';
 import type { ModelService } from '../services/model-service.ts';
 import { HttpError, toHttpError } from './errors.ts';
 import { createHttpMetrics, routeTemplate } from './middleware/http-metrics.ts';
 import { createJsonBody } from './middleware/json-body.ts';
+import { createAuth } from './middleware/auth.ts';
+import { createRateLimit } from './middleware/rate-limit.ts';
 import { createRequestId, requestIdOf } from './middleware/request-id.ts';
+import { createAdminRoutes } from './routes/admin.ts';
 import { createDocsRoutes } from './routes/docs.ts';
 import { createDocumentRoutes } from './routes/documents.ts';
 import { createEmbeddingRoutes } from './routes/embeddings.ts';
@@ -44,6 +51,33 @@ export interface AppOptions {
   /** Other parts readiness waits for (see the health routes). */
   components?: () => Record<string, string>;
   settings?: Record<string, unknown>;
+  /** Semantic cache for RAG answers (undefined: off). */
+  cache?: SemanticCache | undefined;
+  /** API keys: `keys` is the store (admin routes); `authEnabled` makes every non-probe route need one. */
+  keys?: KeyStore | undefined;
+  authEnabled?: boolean;
+  metricsAuth?: boolean;
+  limits?: RateLimits | undefined;
+  /** Express `trust proxy` (how the client address is found behind a proxy). */
+  trustProxy?: boolean | number | string;
+  /** Cache and breaker figures for /health/stats. */
+  guards?: () => Promise<Record<string, unknown>>;
+}
+
+/** `CANDELA_TRUST_PROXY` as express takes it: true/false, a hop count, or addresses. */
+export function parseTrustProxy(v: string): boolean | number | string {
+  if (v === 'true' || v === 'false') return v === 'true';
+  return /^\d+$/.test(v) ? Number(v) : v;
+}
+
+const CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'cookie'];
+
+/** The access log's request record without credentials. */
+export function redactCredentials<T extends { headers?: Record<string, unknown> }>(req: T): T {
+  if (!req.headers) return req;
+  const headers = { ...req.headers };
+  for (const h of CREDENTIAL_HEADERS) if (h in headers) headers[h] = '[redacted]';
+  return { ...req, headers };
 }
 
 /** Builds the express app. */
@@ -51,6 +85,7 @@ export function createApp(options: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.set('trust proxy', options.trustProxy ?? false);
   app.use(createRequestId());
   app.use(createHttpMetrics(options.metrics));
   app.use(
@@ -58,25 +93,36 @@ export function createApp(options: AppOptions): express.Express {
       logger: options.logger,
       genReqId: (_req, res) => requestIdOf(res as unknown as Response),
       customProps: (req) => ({ route: routeTemplate(req as Request) }),
+      // API keys never reach the log.
+      serializers: { req: redactCredentials },
       // Probes would drown the log.
       autoLogging: { ignore: (req) => /^\/(health|metrics|docs)/.test(req.url ?? '') },
     }),
   );
+  app.use(
+    createAuth({
+      keys: options.authEnabled ? options.keys : undefined,
+      metricsAuth: options.metricsAuth ?? false,
+      onFailure: (reason) => options.metrics.authFailure(reason),
+    }),
+  );
+  if (options.limits?.enabled) app.use(createRateLimit(options.limits));
   app.use(createJsonBody({ limit: options.bodyLimitBytes, multipart: (req) => req.method === 'POST' && req.path === '/v1/documents' }));
 
   app.use(createMetricsRoutes(options.metrics));
   app.use(createDocsRoutes(options.version ?? '0.0.0'));
-  app.use(createHealthRoutes({ models: options.models, startedAt: options.startedAt ?? Date.now(), settings: options.settings ?? {}, components: options.components }));
+  app.use(createHealthRoutes({ models: options.models, startedAt: options.startedAt ?? Date.now(), settings: options.settings ?? {}, components: options.components, guards: options.guards }));
   app.use(createModelRoutes(options.models));
   app.use(createTokenizeRoutes(options.models));
   app.use(createEmbeddingRoutes(options.models));
   app.use(createRerankRoutes(options.models));
   const documents = options.documents ?? (() => undefined);
   app.use(createDocumentRoutes(documents, { uploadLimitBytes: options.bodyLimitBytes }));
-  const rag = new RagService({ models: options.models, documents, onStages: (r, k) => options.metrics.observeRag(r, k) });
+  const rag = new RagService({ models: options.models, documents, onStages: (r, k) => options.metrics.observeRag(r, k), cache: options.cache });
   app.use(createQueryRoutes(rag, { heartbeatMs: options.sseHeartbeatMs }));
   app.use(createGenerateRoutes(options.models, { heartbeatMs: options.sseHeartbeatMs }));
   app.use(createOpenAiRoutes(options.models, { heartbeatMs: options.sseHeartbeatMs }));
+  app.use(createAdminRoutes({ keys: options.keys, cache: options.cache }));
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`));

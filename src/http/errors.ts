@@ -4,6 +4,8 @@
  * `{"error": {"message", "type", "code", "param"}}`.
  */
 import { EngineError, type EngineErrorCode } from '../engine/index.ts';
+import { BudgetExceededError } from '../services/cost/cost-breaker.ts';
+import { RateLimitedError } from '../services/rate-limits.ts';
 
 /** An error with an HTTP status, a stable code and an optional offending parameter. */
 export class HttpError extends Error {
@@ -49,6 +51,8 @@ const STATUS: Record<EngineErrorCode, number> = {
 /** Any thrown value as an {@link HttpError} (engine codes mapped once, here). */
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
+  if (err instanceof BudgetExceededError) return new HttpError(503, 'budget_exceeded', err.message, { retryAfter: err.retryAfterS, cause: err });
+  if (err instanceof RateLimitedError) return new HttpError(429, 'rate_limited', err.message, { retryAfter: err.retryAfterS, cause: err });
   if (err instanceof EngineError) {
     const status = STATUS[err.code];
     const retryAfter = err.code === 'OVERLOADED' ? 1 : err.code === 'MODEL_NOT_READY' ? 5 : undefined;

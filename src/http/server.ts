@@ -7,14 +7,25 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
-import { PROJECT_ROOT, type Config } from '../config.ts';
+import type { Redis } from 'ioredis';
+import { ConfigError, PROJECT_ROOT, type Config } from '../config.ts';
 import { Engine } from '../engine/index.ts';
+import { FileKeyStore, RedisKeyStore, type KeyStore } from '../services/api-keys.ts';
+import { FallbackKeyStore } from '../services/key-fallback.ts';
+import { MemoryCacheStore } from '../services/cache/memory-store.ts';
+import { RedisCacheStore } from '../services/cache/redis-store.ts';
+import { SemanticCache } from '../services/cache/semantic-cache.ts';
+import { CostBreaker } from '../services/cost/cost-breaker.ts';
+import { Pricing } from '../services/cost/pricing.ts';
+import { MemorySpendStore, RedisSpendStore } from '../services/cost/spend-store.ts';
+import { RateLimits } from '../services/rate-limits.ts';
+import { connectRedis, redactRedisUrl } from '../services/redis.ts';
 import { ingestDemoCorpus } from '../services/demo-corpus.ts';
 import { DocumentStore } from '../services/document-store.ts';
 import { DocumentService } from '../services/documents.ts';
 import { Metrics } from '../services/metrics.ts';
 import { ModelService, type ModelSpec } from '../services/model-service.ts';
-import { createApp } from './app.ts';
+import { createApp, parseTrustProxy } from './app.ts';
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
@@ -27,6 +38,8 @@ export interface ServerOptions {
 /** A running server. */
 export interface RunningServer {
   url: string;
+  /** The express app (tests enumerate its routes). */
+  app: ReturnType<typeof createApp>;
   port: number;
   models: ModelService;
   /** Resolves when every configured model has settled (ready or failed). */
@@ -40,11 +53,50 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const logger = options.logger ?? pino({ level: config.logLevel });
   const engine = new Engine();
   const metrics = new Metrics(engine);
+
+  // Shared state: in this process, or in Redis when one is configured.
+  let pricing: Pricing;
+  try {
+    pricing = Pricing.parse(config.prices, { inputPer1k: config.priceInputPer1k, outputPer1k: config.priceOutputPer1k });
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: ${(err as Error).message}`);
+  }
+  const redis: Redis | undefined = config.redisUrl ? connectRedis(config.redisUrl, logger, 'shared') : undefined;
+  if (redis) logger.info({ redis: redactRedisUrl(config.redisUrl), prefix: config.redisPrefix }, 'shared state in redis');
+  const cache = config.cacheEnabled
+    ? new SemanticCache({
+        store: redis
+          ? new RedisCacheStore({ redis, prefix: config.redisPrefix, maxEntries: config.cacheMaxEntries, logger })
+          : new MemoryCacheStore({ maxEntries: config.cacheMaxEntries }),
+        threshold: config.cacheThreshold,
+        ttlS: config.cacheTtlS,
+        logger,
+        observer: metrics.cacheObserver,
+      })
+    : undefined;
+  const breaker = new CostBreaker({
+    store: redis ? new RedisSpendStore(redis, config.redisPrefix, config.budgetWindowS * 1000) : new MemorySpendStore(config.budgetWindowS * 1000),
+    pricing,
+    budget: config.budget,
+    windowS: config.budgetWindowS,
+    logger,
+    observer: metrics.breakerObserver,
+    servesCache: config.breakerServesCache,
+  });
+  metrics.attachGuards({ cache, breaker });
+  const limits = new RateLimits(
+    { keyRpm: config.rateLimitKeyRpm, keyTpm: config.rateLimitKeyTpm, ipRpm: config.rateLimitIpRpm, ipTpm: config.rateLimitIpTpm },
+    { redis, prefix: config.redisPrefix, onLimited: (what) => metrics.rateLimited(what) },
+  );
+  const keys: KeyStore = redis ? new FallbackKeyStore(new RedisKeyStore(redis, config.redisPrefix)) : new FileKeyStore(config.keysFile);
+
   const models = new ModelService({
     engine,
     models: options.models,
     onGeneration: (model, result) => metrics.observeGeneration(model, result),
     onLoad: (info) => metrics.observeLoad(info.name, info.loadMs ?? 0),
+    breaker,
+    limits,
   });
   let documents: DocumentService | undefined;
   // Documents open (and the demo corpus goes in) once the embedder is ready.
@@ -57,7 +109,25 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
     sseHeartbeatMs: config.sseHeartbeatMs,
-    settings: { device: config.device, max_batch: config.maxBatch, max_queue: config.maxQueue, body_limit_bytes: config.bodyLimitBytes },
+    settings: {
+      device: config.device,
+      max_batch: config.maxBatch,
+      max_queue: config.maxQueue,
+      body_limit_bytes: config.bodyLimitBytes,
+      shared_state: redis ? 'redis' : 'memory',
+      auth: config.authEnabled,
+      rate_limits: { key_rpm: config.rateLimitKeyRpm, key_tpm: config.rateLimitKeyTpm, ip_rpm: config.rateLimitIpRpm, ip_tpm: config.rateLimitIpTpm },
+    },
+    cache,
+    keys,
+    authEnabled: config.authEnabled,
+    metricsAuth: config.metricsAuth,
+    limits,
+    trustProxy: parseTrustProxy(config.trustProxy),
+    guards: async () => {
+      await breaker.spent().catch(() => undefined);
+      return { cache: cache?.stats() ?? { enabled: false }, breaker: breaker.snapshot() };
+    },
   });
   const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {
@@ -87,6 +157,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           embedder,
           chunkTokens: config.chunkTokens,
           overlapTokens: config.chunkOverlapTokens,
+          // Answers grounded on the old corpus are stale now.
+          onChange: (previous) => {
+            void cache?.invalidateCorpus(previous).then((n) => n > 0 && logger.debug({ corpus: previous, entries: n }, 'cache entries of the previous corpus dropped'));
+          },
         });
         const n = await service.open();
         if (config.demoCorpus) {
@@ -115,9 +189,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       clearInterval(sweep);
       clearTimeout(timer);
       for (const m of engine.listModels()) engine.unloadModel(m.name);
+      await cache?.close();
+      if (keys instanceof FileKeyStore) await keys.close();
+      redis?.disconnect();
       logger.info('shut down');
     })();
     return closing;
   };
-  return { url, port, models, loaded, close };
+  return { url, app, port, models, loaded, close };
 }

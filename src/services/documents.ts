@@ -1,8 +1,10 @@
 /**
  * Documents: chunk, embed, store durably, index; list, get, delete. The
- * corpus version changes with every add and delete (caches scope on it).
+ * corpus version is a fingerprint of the documents (ids, texts, embedder):
+ * it changes with every add and delete, and two replicas holding the same
+ * documents agree on it, so caches can scope on it and share entries.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Engine } from '../engine/index.ts';
 import { chunkText } from './chunker.ts';
 import { DocumentStore, isValidDocumentId, type StoredDocument } from './document-store.ts';
@@ -16,6 +18,8 @@ export interface DocumentServiceOptions {
   embedder: string;
   chunkTokens: number;
   overlapTokens: number;
+  /** Called after the corpus changed, with the version it had before. */
+  onChange?: (previousVersion: string, version: string) => void;
 }
 
 /** A document as listed (without chunk vectors). */
@@ -38,7 +42,8 @@ export class DocumentService {
   readonly #o: DocumentServiceOptions;
   readonly #docs = new Map<string, StoredDocument>();
   readonly #index = new FlatIndex();
-  #version = 0;
+  /** XOR of every document's digest: order-free, updated in O(1) per change. */
+  readonly #fingerprint = Buffer.alloc(16);
 
   constructor(options: DocumentServiceOptions) {
     this.#o = options;
@@ -49,14 +54,25 @@ export class DocumentService {
     for (const d of await this.#o.store.loadAll()) {
       this.#docs.set(d.id, d);
       this.#index.set(d.id, d.chunks.map((c) => c.embedding));
+      this.#toggle(d);
     }
-    this.#version++;
     return this.#docs.size;
   }
 
-  /** Changes whenever the corpus does. */
-  get version(): number {
-    return this.#version;
+  #toggle(d: StoredDocument): void {
+    const digest = createHash('sha256').update(`${d.id}\0${d.embedder}\0${d.text}`).digest();
+    for (let i = 0; i < this.#fingerprint.length; i++) this.#fingerprint[i]! ^= digest[i]!;
+  }
+
+  #changed(update: () => void): void {
+    const before = this.version;
+    update();
+    this.#o.onChange?.(before, this.version);
+  }
+
+  /** The corpus fingerprint (hex); changes whenever the corpus does. */
+  get version(): string {
+    return this.#fingerprint.toString('hex');
   }
 
   get count(): number {
@@ -85,9 +101,11 @@ export class DocumentService {
       chunks: texts.map((text, i) => ({ text, embedding: vectors[i]! })),
     };
     await this.#o.store.put(doc);
-    this.#docs.set(id, doc);
-    this.#index.set(id, vectors);
-    this.#version++;
+    this.#changed(() => {
+      this.#docs.set(id, doc);
+      this.#index.set(id, vectors);
+      this.#toggle(doc);
+    });
     return summarize(doc);
   }
 
@@ -100,11 +118,14 @@ export class DocumentService {
   }
 
   async delete(id: string): Promise<boolean> {
-    if (!this.#docs.has(id)) return false;
+    const doc = this.#docs.get(id);
+    if (!doc) return false;
     await this.#o.store.delete(id);
-    this.#docs.delete(id);
-    this.#index.delete(id);
-    this.#version++;
+    this.#changed(() => {
+      this.#docs.delete(id);
+      this.#index.delete(id);
+      this.#toggle(doc);
+    });
     return true;
   }
 

@@ -6,6 +6,8 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Engine, GenerationResult } from '../engine/index.ts';
+import type { CacheObserver, CacheOutcome, SemanticCache } from './cache/semantic-cache.ts';
+import type { BreakerObserver, CostBreaker } from './cost/cost-breaker.ts';
 
 const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560];
 const TPOT_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
@@ -27,6 +29,16 @@ export class Metrics {
   readonly #loadSeconds: Gauge<'model'>;
   readonly #retrieval: Histogram;
   readonly #rerank: Histogram;
+  readonly #cacheLookups: Counter<'outcome'>;
+  readonly #cacheLookupSeconds: Histogram<'outcome'>;
+  readonly #cacheErrors: Counter<'op'>;
+  readonly #breakerRejections: Counter;
+  readonly #spend: Counter;
+  readonly #breakerStoreErrors: Counter;
+  readonly #authFailures: Counter<'reason'>;
+  readonly #rateLimited: Counter<'limit'>;
+  #cache: SemanticCache | undefined;
+  #breaker: CostBreaker | undefined;
 
   constructor(engine: Engine) {
     const registers = [this.registry];
@@ -63,6 +75,65 @@ export class Metrics {
           }
         },
       });
+    this.#cacheLookups = new Counter({ name: 'candela_cache_lookups_total', help: 'Semantic cache lookups by outcome (exact, semantic, miss)', labelNames: ['outcome'], registers });
+    this.#cacheLookupSeconds = new Histogram({
+      name: 'candela_cache_lookup_seconds',
+      help: 'Cache lookup time by outcome (exact: key lookup; semantic and miss: after the query embedding, index search and fetch)',
+      labelNames: ['outcome'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers,
+    });
+    this.#cacheErrors = new Counter({ name: 'candela_cache_store_errors_total', help: 'Cache store failures (requests went on without the cache)', labelNames: ['op'], registers });
+    // Read at scrape time: the guards are attached after construction.
+    const guards = { cache: () => this.#cache, breaker: () => this.#breaker };
+    new Gauge({
+      name: 'candela_cache_entries',
+      help: 'Entries in this replica’s cache index',
+      registers,
+      collect() {
+        this.set(guards.cache()?.store.size() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'candela_cache_store_up',
+      help: '1 while the cache store is in use, 0 while its breaker skips it',
+      registers,
+      collect() {
+        const c = guards.cache();
+        this.set(c && c.state !== 'open' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'candela_breaker_state',
+      help: 'Cost breaker state: 0 closed, 1 half-open, 2 open',
+      registers,
+      collect() {
+        const st = guards.breaker()?.snapshot().state ?? 'closed';
+        this.set(st === 'open' ? 2 : st === 'half-open' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'candela_breaker_window_spend',
+      help: 'Spend in the current budget window (shared across replicas with Redis)',
+      registers,
+      async collect() {
+        const b = guards.breaker();
+        this.set(b ? await b.spent().catch(() => b.snapshot().spent) : 0);
+      },
+    });
+    new Gauge({
+      name: 'candela_breaker_budget',
+      help: 'Budget per window (0: breaker off)',
+      registers,
+      collect() {
+        this.set(guards.breaker()?.snapshot().budget ?? 0);
+      },
+    });
+    this.#breakerRejections = new Counter({ name: 'candela_breaker_rejections_total', help: 'Requests refused because the cost budget was spent', registers });
+    this.#spend = new Counter({ name: 'candela_spend_total', help: 'Cost of finished generations (this replica)', registers });
+    this.#breakerStoreErrors = new Counter({ name: 'candela_breaker_store_errors_total', help: 'Spend store failures (spend counted in memory meanwhile)', registers });
+    this.#authFailures = new Counter({ name: 'candela_auth_failures_total', help: 'Requests refused by API key checks', labelNames: ['reason'], registers });
+    this.#rateLimited = new Counter({ name: 'candela_rate_limited_total', help: 'Requests refused by rate limits', labelNames: ['limit'], registers });
     schedulerGauge('vllm:num_requests_running', 'Sequences in the running batch', (s) => s.running);
     schedulerGauge('vllm:num_requests_waiting', 'Requests waiting for a batch slot', (s) => s.waiting);
   }
@@ -90,6 +161,40 @@ export class Metrics {
   observeRag(retrievalMs: number, rerankMs: number | undefined): void {
     this.#retrieval.observe(retrievalMs / 1000);
     if (rerankMs !== undefined) this.#rerank.observe(rerankMs / 1000);
+  }
+
+  /** Reports cache and breaker state through the gauges above. */
+  attachGuards(guards: { cache?: SemanticCache | undefined; breaker?: CostBreaker | undefined }): void {
+    this.#cache = guards.cache;
+    this.#breaker = guards.breaker;
+  }
+
+  /** Observer for the semantic cache. */
+  get cacheObserver(): CacheObserver {
+    return {
+      lookup: (outcome: CacheOutcome, seconds: number) => {
+        this.#cacheLookups.inc({ outcome });
+        this.#cacheLookupSeconds.observe({ outcome }, seconds);
+      },
+      error: (op: string) => this.#cacheErrors.inc({ op }),
+    };
+  }
+
+  /** Observer for the cost breaker. */
+  get breakerObserver(): BreakerObserver {
+    return {
+      rejected: () => this.#breakerRejections.inc(),
+      spent: (amount: number) => this.#spend.inc(amount),
+      storeError: () => this.#breakerStoreErrors.inc(),
+    };
+  }
+
+  authFailure(reason: string): void {
+    this.#authFailures.inc({ reason });
+  }
+
+  rateLimited(limit: string): void {
+    this.#rateLimited.inc({ limit });
   }
 
   /** Records a model load. */

@@ -4,6 +4,8 @@
  * No express types here.
  */
 import type { Engine, GenerateInput, GenerateOptions, Generation, GenerationResult, LoadOptions, ModelInfo, ModelRole } from '../engine/index.ts';
+import type { CostBreaker } from './cost/cost-breaker.ts';
+import type { Identity, RateLimits } from './rate-limits.ts';
 
 /** A model the server should load at start-up. */
 export type ModelSpec = LoadOptions;
@@ -24,6 +26,26 @@ export interface ModelServiceOptions {
   onGeneration?: (model: string, result: GenerationResult) => void;
   /** Called when a model finishes loading. */
   onLoad?: (info: ModelInfo) => void;
+  /** Reserves and settles the cost of every generation. */
+  breaker?: CostBreaker;
+  /** Charges generated tokens to the caller's allowance. */
+  limits?: RateLimits;
+}
+
+/** Who asked: the tenant (cache scope) and what rate limits count against. */
+export interface RequestContext {
+  tenant: string;
+  identity: Identity;
+}
+
+/** The engine's default completion budget, when a request gives none. */
+const ENGINE_DEFAULT_MAX_TOKENS = 256;
+
+/** Prompt tokens before tokenizing: about 3 bytes per token is on the high side for the languages served. */
+function estimatePromptTokens(input: GenerateInput): number {
+  if (input.tokens) return input.tokens.length;
+  const text = input.prompt ?? input.messages.map((m) => m.content).join('\n');
+  return Math.ceil(Buffer.byteLength(text) / 3) + (input.messages?.length ?? 0) * 4;
 }
 
 /** Loads and tracks the configured models. */
@@ -32,18 +54,39 @@ export class ModelService {
   readonly specs: readonly ModelSpec[];
   readonly #onGeneration: ModelServiceOptions['onGeneration'];
   readonly #onLoad: ModelServiceOptions['onLoad'];
+  readonly breaker: CostBreaker | undefined;
+  readonly #limits: RateLimits | undefined;
 
   constructor(options: ModelServiceOptions) {
     this.engine = options.engine;
     this.specs = options.models;
     this.#onGeneration = options.onGeneration;
     this.#onLoad = options.onLoad;
+    this.breaker = options.breaker;
+    this.#limits = options.limits;
   }
 
-  /** Starts a generation whose final record is reported to the observers. */
-  generate(model: string, input: GenerateInput, options: GenerateOptions): Generation {
-    const gen = this.engine.generate(model, input, options);
-    void gen.result.then((r) => this.#onGeneration?.(model, r));
+  /**
+   * Starts a generation: refuses it when the caller's token allowance is
+   * used up or the cost budget is spent, reserves its worst-case cost, and
+   * once it has finished (however it finished) settles the cost, charges the
+   * tokens and reports it to the observers.
+   */
+  async generate(model: string, input: GenerateInput, options: GenerateOptions, ctx?: RequestContext): Promise<Generation> {
+    if (ctx) await this.#limits?.checkTokens(ctx.identity);
+    const ticket = await this.breaker?.reserve(model, estimatePromptTokens(input), options.params?.maxTokens ?? ENGINE_DEFAULT_MAX_TOKENS);
+    let gen: Generation;
+    try {
+      gen = this.engine.generate(model, input, options);
+    } catch (err) {
+      await ticket?.settle({ promptTokens: 0, completionTokens: 0, engineMs: 0 });
+      throw err;
+    }
+    void gen.result.then(async (r) => {
+      this.#onGeneration?.(model, r);
+      await ticket?.settle({ promptTokens: r.usage.promptTokens, completionTokens: r.usage.completionTokens, engineMs: r.timings.totalMs });
+      if (ctx) await this.#limits?.addTokens(ctx.identity, r.usage.completionTokens).catch(() => undefined);
+    });
     return gen;
   }
 

@@ -4,9 +4,11 @@
  * from a prompt that cites the chunks as numbered sources.
  * No express types here; the routes stream or collect the generation.
  */
-import type { Generation } from '../engine/index.ts';
+import type { Generation, GenerationResult } from '../engine/index.ts';
+import type { CacheScope } from './cache/scope.ts';
+import type { CacheHit, SemanticCache } from './cache/semantic-cache.ts';
 import type { DocumentService } from './documents.ts';
-import type { ModelService } from './model-service.ts';
+import type { ModelService, RequestContext } from './model-service.ts';
 
 /** A validated RAG request. */
 export interface RagRequest {
@@ -16,6 +18,29 @@ export interface RagRequest {
   maxTokens: number;
   temperature: number;
   model?: string | undefined;
+  /** Look the question up in the semantic cache and store the answer (default true). */
+  cache?: boolean;
+}
+
+/** A RAG answer as the cache keeps it. */
+export interface CachedRagAnswer {
+  answer: string;
+  model: string;
+  sources: RagSource[];
+  reranked: boolean;
+  finishReason: string;
+  usage: { promptTokens: number; completionTokens: number; totalTokens: number };
+}
+
+/** How the cache took part: a hit, a miss, or not asked (disabled, or the request opted out). */
+export type CacheStatus = 'exact' | 'semantic' | 'miss' | 'off';
+
+/** A query answered from the cache. */
+export interface RagCached {
+  kind: 'cached';
+  cache: 'exact' | 'semantic';
+  hit: CacheHit<CachedRagAnswer>;
+  lookupMs: number;
 }
 
 /** One source given to the model. */
@@ -35,6 +60,8 @@ export interface RagRun {
   retrievalMs: number;
   rerankMs: number;
   generation: Generation;
+  kind: 'run';
+  cache: 'miss' | 'off';
 }
 
 /** Raised when a RAG query cannot run (no documents service, no LLM). */
@@ -56,37 +83,67 @@ export class RagService {
   readonly #models: ModelService;
   readonly #documents: () => DocumentService | undefined;
   readonly #onStages: ((retrievalMs: number, rerankMs: number | undefined) => void) | undefined;
+  readonly #cache: SemanticCache | undefined;
 
   constructor(options: {
     models: ModelService;
     documents: () => DocumentService | undefined;
     /** Stage timings of every query (metrics); rerank undefined when no reranker ran. */
     onStages?: (retrievalMs: number, rerankMs: number | undefined) => void;
+    cache?: SemanticCache | undefined;
   }) {
     this.#models = options.models;
     this.#documents = options.documents;
     this.#onStages = options.onStages;
+    this.#cache = options.cache;
   }
 
-  /** Retrieves, reranks and starts the generation; `signal` cancels it. */
-  async start(req: RagRequest, signal: AbortSignal): Promise<RagRun> {
+  /**
+   * Answers from the cache, or retrieves, reranks and starts the generation
+   * (`signal` cancels it). A completed answer is stored in the cache.
+   */
+  async start(req: RagRequest, signal: AbortSignal, ctx: RequestContext = { tenant: 'default', identity: { ip: '' } }): Promise<RagCached | RagRun> {
     const docs = this.#documents();
     if (!docs) throw new RagUnavailableError('retrieval needs an embedding model, and none is ready');
     const model = req.model ?? this.#models.defaultModel('llm');
     if (!model) throw new RagUnavailableError('no LLM is configured on this server');
     const engine = this.#models.engine;
     const embedder = this.#models.defaultModel('embedder')!;
+    const rerankerName = this.#models.defaultModel('reranker');
+    const reranker = rerankerName && engine.listModels().some((m) => m.name === rerankerName && m.status === 'ready') ? rerankerName : undefined;
+
+    const cache = req.cache === false ? undefined : this.#cache;
+    // Everything besides the question that shapes the answer.
+    const scope: CacheScope = {
+      kind: 'rag',
+      model,
+      params: { max_tokens: req.maxTokens, temperature: req.temperature },
+      system: SYSTEM,
+      retrieval: { embedder, reranker: reranker ?? null, top_k_retrieve: req.topKRetrieve, top_k_rerank: req.topKRerank },
+      corpus: docs.version,
+      tenant: ctx.tenant,
+    };
+    const lookupStart = performance.now();
+    if (cache) {
+      // A client whose budget is spent may still be served from the cache, if so configured.
+      this.#models.breaker?.assertServesCache();
+      const hit = await cache.exact<CachedRagAnswer>(scope, req.query);
+      if (hit) return { kind: 'cached', cache: 'exact', hit, lookupMs: performance.now() - lookupStart };
+    }
 
     let t = performance.now();
     const [q] = await engine.embed(embedder, [req.query], { truncate: true });
+    if (cache) {
+      const hit = await cache.semantic<CachedRagAnswer>(scope, req.query, q!);
+      if (hit) return { kind: 'cached', cache: 'semantic', hit, lookupMs: performance.now() - lookupStart };
+    }
     const hits = docs.search(q!, req.topKRetrieve);
     const retrievalMs = performance.now() - t;
 
     let sources: RagSource[] = hits.map((h) => ({ id: h.docId, title: h.title, score: h.score, text: h.text }));
     let reranked = false;
     t = performance.now();
-    const reranker = this.#models.defaultModel('reranker');
-    if (reranker && sources.length > 0 && engine.listModels().some((m) => m.name === reranker && m.status === 'ready')) {
+    if (reranker && sources.length > 0) {
       const scores = await engine.rerank(reranker, req.query, sources.map((s) => s.text));
       sources = sources.map((s, i) => ({ ...s, score: scores[i]! })).sort((a, b) => b.score - a.score);
       reranked = true;
@@ -95,11 +152,21 @@ export class RagService {
     sources = sources.slice(0, req.topKRerank);
     this.#onStages?.(retrievalMs, reranked ? rerankMs : undefined);
 
-    const generation = this.#models.generate(
+    const generation = await this.#models.generate(
       model,
       { messages: [{ role: 'system', content: SYSTEM }, { role: 'user', content: ragPrompt(req.query, sources) }] },
       { params: { maxTokens: req.maxTokens, temperature: req.temperature }, signal },
+      ctx,
     );
-    return { model, sources, reranked, retrievalMs, rerankMs, generation };
+    if (cache) {
+      // Only completed answers are kept: not cancelled, not failed, not empty.
+      void generation.result.then((r: GenerationResult) => {
+        if ((r.finishReason === 'stop' || r.finishReason === 'length') && r.text.trim() !== '') {
+          const payload: CachedRagAnswer = { answer: r.text, model, sources, reranked, finishReason: r.finishReason, usage: r.usage };
+          return cache.put(scope, req.query, q!, payload);
+        }
+      });
+    }
+    return { kind: 'run', cache: cache ? 'miss' : 'off', model, sources, reranked, retrievalMs, rerankMs, generation };
   }
 }

@@ -11,6 +11,7 @@ import type { ModelService } from '../../services/model-service.ts';
 import { toHttpError } from '../errors.ts';
 import { requestIdOf } from '../middleware/request-id.ts';
 import { clientGone, openSse } from '../sse.ts';
+import { contextOf } from '../middleware/request-context.ts';
 import { validate } from '../validate.ts';
 import { modelFor, usageJson } from '../route-helpers.ts';
 
@@ -85,15 +86,15 @@ function summary(model: string, requestId: string, r: GenerationResult) {
 
 export function createGenerateRoutes(models: ModelService, options: { heartbeatMs: number }): Router {
   const r = Router();
-  const start = (body: GenerateBody, signal: AbortSignal) => {
+  const start = async (body: GenerateBody, signal: AbortSignal, res: Response) => {
     const model = modelFor(models, 'llm', body.model);
     const input: GenerateInput = body.messages ? { messages: body.messages } : { prompt: body.prompt ?? '' };
-    return { model, gen: models.generate(model, input, { params: samplingParams(body), signal }) };
+    return { model, gen: await models.generate(model, input, { params: samplingParams(body), signal }, contextOf(res)) };
   };
 
   r.post('/v1/generate', async (req: Request, res: Response) => {
     const body = validate(GenerateBody, req.body);
-    const { model, gen } = start(body, clientGone(res));
+    const { model, gen } = await start(body, clientGone(res), res);
     const result = await gen.collect();
     if (result.finishReason === 'cancelled') return; // the client is gone
     res.json(summary(model, requestIdOf(res), result));
@@ -103,7 +104,7 @@ export function createGenerateRoutes(models: ModelService, options: { heartbeatM
     const body = validate(GenerateBody, req.body);
     // Errors before the first byte (unknown model, context overflow…) are plain HTTP errors.
     const ac = new AbortController();
-    const { model, gen } = start(body, ac.signal);
+    const { model, gen } = await start(body, ac.signal, res);
     const stream = openSse(req, res, options);
     stream.signal.addEventListener('abort', () => ac.abort(), { once: true });
     stream.send('meta', { request_id: requestIdOf(res), model, prompt_tokens: gen.promptTokens });

@@ -11,13 +11,15 @@ export interface HealthRoutesOptions {
   settings: Record<string, unknown>;
   /** Other parts that must be ready (e.g. documents), by name: 'ready' or another state. */
   components?: () => Record<string, string>;
+  /** Guards' state for /health/stats (cache, cost breaker, limits). */
+  guards?: () => Promise<Record<string, unknown>>;
 }
 
 export function createHealthRoutes(options: HealthRoutesOptions): Router {
   const r = Router();
-  r.get('/health', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
+  const live = (_req: unknown, res: { json: (b: unknown) => void }) => res.json({ status: 'ok' });
+  r.get('/health', live);
+  r.get('/health/live', live);
   r.get('/health/ready', (_req, res) => {
     const models = options.models.statuses();
     const components = options.components?.() ?? {};
@@ -37,7 +39,7 @@ export function createHealthRoutes(options: HealthRoutesOptions): Router {
       cpu_features: m.cpuFeatures,
     });
   });
-  r.get('/health/stats', (_req, res) => {
+  r.get('/health/stats', async (_req, res) => {
     const engine = options.models.engine;
     const models = engine.listModels().map((m) => ({
       name: m.name,
@@ -49,6 +51,7 @@ export function createHealthRoutes(options: HealthRoutesOptions): Router {
       uptime_s: (Date.now() - options.startedAt) / 1000,
       models,
       settings: options.settings,
+      ...(await options.guards?.()),
       memory: { process_rss_bytes: memoryInfo().processRssBytes },
     });
   });

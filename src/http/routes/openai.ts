@@ -12,6 +12,7 @@ import type { ModelService } from '../../services/model-service.ts';
 import { toHttpError } from '../errors.ts';
 import { requestIdOf } from '../middleware/request-id.ts';
 import { clientGone, openSse } from '../sse.ts';
+import { contextOf } from '../middleware/request-context.ts';
 import { validate } from '../validate.ts';
 import { modelFor, usageJson } from '../route-helpers.ts';
 import { SamplingFields, samplingParams } from './generate.ts';
@@ -110,7 +111,7 @@ export function createOpenAiRoutes(models: ModelService, options: { heartbeatMs:
     const ac = new AbortController();
     if (!body.stream) clientGone(res).addEventListener('abort', () => ac.abort(), { once: true });
     const input: GenerateInput = { messages };
-    const gen = models.generate(model, input, { params: samplingParams({ ...body, max_tokens: maxTokens }), signal: ac.signal });
+    const gen = await models.generate(model, input, { params: samplingParams({ ...body, max_tokens: maxTokens }), signal: ac.signal }, contextOf(res));
     await run(req, res, 'chat', gen, model, body.stream, body.stream_options?.include_usage ?? false, ac);
   });
 
@@ -120,7 +121,7 @@ export function createOpenAiRoutes(models: ModelService, options: { heartbeatMs:
     const ac = new AbortController();
     if (!body.stream) clientGone(res).addEventListener('abort', () => ac.abort(), { once: true });
     // OpenAI's default for completions is 16 tokens.
-    const gen = models.generate(model, { prompt: body.prompt }, { params: samplingParams({ ...body, max_tokens: body.max_tokens ?? 16 }), signal: ac.signal });
+    const gen = await models.generate(model, { prompt: body.prompt }, { params: samplingParams({ ...body, max_tokens: body.max_tokens ?? 16 }), signal: ac.signal }, contextOf(res));
     await run(req, res, 'text', gen, model, body.stream, body.stream_options?.include_usage ?? false, ac);
   });
   return r;

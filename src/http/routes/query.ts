@@ -6,11 +6,13 @@
 import { Router, type Response } from 'express';
 import { z } from 'zod';
 import type { GenerationResult } from '../../engine/index.ts';
-import { RagUnavailableError, type RagRequest, type RagRun, type RagService } from '../../services/rag.ts';
+import type { RequestContext } from '../../services/model-service.ts';
+import { RagUnavailableError, type RagCached, type RagRequest, type RagRun, type RagService, type RagSource } from '../../services/rag.ts';
 import { HttpError, toHttpError } from '../errors.ts';
 import { requestIdOf } from '../middleware/request-id.ts';
 import { clientGone, openSse } from '../sse.ts';
 import { validate } from '../validate.ts';
+import { contextOf } from '../middleware/request-context.ts';
 import { usageJson } from '../route-helpers.ts';
 
 /** Most queries one batch may hold. */
@@ -24,17 +26,39 @@ export const QueryBody = z.object({
   temperature: z.number().min(0).max(2).default(0.1),
   model: z.string().min(1).optional(),
   include_sources: z.boolean().default(false),
+  /** false: neither look up nor store this query in the semantic cache. */
+  cache: z.boolean().default(true),
 });
 type QueryBody = z.infer<typeof QueryBody>;
 
 export const BatchBody = z.object({ queries: z.array(z.unknown()).min(1, 'give at least one query') });
 
 function toRequest(b: QueryBody): RagRequest {
-  return { query: b.query, topKRetrieve: b.top_k_retrieve, topKRerank: Math.min(b.top_k_rerank, b.top_k_retrieve), maxTokens: b.max_tokens, temperature: b.temperature, model: b.model };
+  return {
+    query: b.query,
+    topKRetrieve: b.top_k_retrieve,
+    topKRerank: Math.min(b.top_k_rerank, b.top_k_retrieve),
+    maxTokens: b.max_tokens,
+    temperature: b.temperature,
+    model: b.model,
+    cache: b.cache,
+  };
 }
 
-function sourcesOut(run: RagRun, includeText: boolean) {
-  return run.sources.map((s) => ({ id: s.id, title: s.title, score: s.score, ...(includeText ? { text: s.text } : {}) }));
+function sourcesOut(sources: RagSource[], includeText: boolean) {
+  return sources.map((s) => ({ id: s.id, title: s.title, score: s.score, ...(includeText ? { text: s.text } : {}) }));
+}
+
+/** What a response says about the cache: which kind of hit, how close, and which question it matched. */
+function cacheOut(c: RagCached) {
+  return { kind: c.cache, score: c.hit.score, matched_query: c.hit.query, created_at: new Date(c.hit.createdAt).toISOString() };
+}
+
+const NO_USAGE = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+
+/** Splits a cached answer into word-sized pieces for replay as `token` events (concatenation gives the text back). */
+export function replayPieces(text: string): string[] {
+  return text.match(/\s*\S+|\s+$/gu) ?? [];
 }
 
 function timingsOut(run: RagRun, r: GenerationResult, started: number) {
@@ -55,15 +79,36 @@ function unavailable(e: unknown): never {
 export function createQueryRoutes(rag: RagService, options: { heartbeatMs: number }): Router {
   const r = Router();
 
-  const answer = async (body: QueryBody, signal: AbortSignal, requestId: string) => {
+  const answer = async (body: QueryBody, signal: AbortSignal, requestId: string, ctx: RequestContext) => {
     const started = performance.now();
-    const run = await rag.start(toRequest(body), signal).catch(unavailable);
+    const run = await rag.start(toRequest(body), signal, ctx).catch(unavailable);
+    if (run.kind === 'cached') {
+      const a = run.hit.payload;
+      return {
+        cancelled: false,
+        cache: run.cache,
+        body: {
+          answer: a.answer,
+          sources: sourcesOut(a.sources, body.include_sources),
+          reranked: a.reranked,
+          model: a.model,
+          finish_reason: a.finishReason,
+          // Nothing was generated for this request.
+          usage: NO_USAGE,
+          timings: { retrieval_ms: 0, rerank_ms: 0, ttft_ms: run.lookupMs, generation_ms: 0, total_ms: performance.now() - started },
+          cache_hit: true,
+          cache: cacheOut(run),
+          request_id: requestId,
+        },
+      };
+    }
     const result = await run.generation.collect();
     return {
-      result,
+      cancelled: result.finishReason === 'cancelled',
+      cache: run.cache,
       body: {
         answer: result.text,
-        sources: sourcesOut(run, body.include_sources),
+        sources: sourcesOut(run.sources, body.include_sources),
         reranked: run.reranked,
         model: run.model,
         finish_reason: result.finishReason,
@@ -77,20 +122,47 @@ export function createQueryRoutes(rag: RagService, options: { heartbeatMs: numbe
 
   r.post('/v1/query', async (req, res: Response) => {
     const body = validate(QueryBody, req.body);
-    const { result, body: out } = await answer(body, clientGone(res), requestIdOf(res));
-    if (result.finishReason === 'cancelled') return;
-    res.json(out);
+    const out = await answer(body, clientGone(res), requestIdOf(res), contextOf(res));
+    if (out.cancelled) return;
+    res.setHeader('X-Cache', out.cache === 'off' ? 'miss' : out.cache);
+    res.json(out.body);
   });
 
   r.post('/v1/query/stream', async (req, res: Response) => {
     const body = validate(QueryBody, req.body);
     const started = performance.now();
     const ac = new AbortController();
-    const run = await rag.start(toRequest(body), ac.signal).catch(unavailable);
+    const run = await rag.start(toRequest(body), ac.signal, contextOf(res)).catch(unavailable);
+    res.setHeader('X-Cache', run.cache === 'off' ? 'miss' : run.cache);
     const sse = openSse(req, res, options);
     sse.signal.addEventListener('abort', () => ac.abort(), { once: true });
     const requestId = requestIdOf(res);
-    sse.send('meta', { request_id: requestId, model: run.model, k: run.sources.length, reranked: run.reranked, sources: sourcesOut(run, body.include_sources) });
+    if (run.kind === 'cached') {
+      // The same contract as a generated answer, replayed from the cache.
+      const a = run.hit.payload;
+      sse.send('meta', { request_id: requestId, model: a.model, k: a.sources.length, reranked: a.reranked, sources: sourcesOut(a.sources, body.include_sources), cache_hit: true });
+      for (const text of replayPieces(a.answer)) {
+        if (sse.signal.aborted) break;
+        sse.send('token', { text });
+      }
+      if (!sse.signal.aborted) {
+        sse.send('done', {
+          request_id: requestId,
+          model_id: a.model,
+          k: a.sources.length,
+          documents: a.sources.map((s) => s.id),
+          timings: { retrieval_ms: 0, rerank_ms: 0, ttft_ms: run.lookupMs, generation_ms: 0, total_ms: performance.now() - started },
+          token_count: a.usage.completionTokens,
+          tokens_per_sec: null,
+          finish_reason: a.finishReason,
+          cache_hit: true,
+          cache: cacheOut(run),
+        });
+      }
+      sse.close();
+      return;
+    }
+    sse.send('meta', { request_id: requestId, model: run.model, k: run.sources.length, reranked: run.reranked, sources: sourcesOut(run.sources, body.include_sources), cache_hit: false });
     try {
       for await (const c of run.generation) sse.send('token', { text: c.text });
       const result = await run.generation.result;
@@ -123,12 +195,13 @@ export function createQueryRoutes(rag: RagService, options: { heartbeatMs: numbe
     const started = performance.now();
     const signal = clientGone(res);
     const requestId = requestIdOf(res);
+    const ctx = contextOf(res);
     // All at once: the engine's scheduler batches the generations.
     const results = await Promise.all(
       queries.map(async (q, i) => {
         try {
           const body = validate(QueryBody, q);
-          return (await answer(body, signal, `${requestId}-${i}`)).body;
+          return (await answer(body, signal, `${requestId}-${i}`, ctx)).body;
         } catch (err) {
           const e = toHttpError(err);
           return { error: { ...e.toJSON().error, param: e.param ? `queries.${i}.${e.param}` : null }, status: e.status };

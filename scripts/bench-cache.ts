@@ -1,0 +1,125 @@
+/**
+ * Semantic cache benchmark (a script that prints numbers, not a test).
+ *
+ *   npm run bench:cache -- [--rounds N] [--sizes 1000,10000,100000]
+ *
+ * 1. Lookup time in the cache service (in-memory store, native index) with
+ *    1k, 10k and 100k entries of 384-d vectors in one scope (the worst case:
+ *    a lookup only searches its own scope): exact key, semantic hit, miss.
+ * 2. Over HTTP, with the default models and the demo corpus: an uncached
+ *    RAG answer (the peer: what the cache saves), then exact and semantic
+ *    hits on the same questions; p50 / p99 in milliseconds.
+ */
+import os from 'node:os';
+import { mkdtempSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { serveModelSpecs } from '../src/cli/serve-command.ts';
+import { loadConfig } from '../src/config.ts';
+import { startServer } from '../src/http/server.ts';
+import { MemoryCacheStore } from '../src/services/cache/memory-store.ts';
+import type { CacheScope } from '../src/services/cache/scope.ts';
+import { SemanticCache } from '../src/services/cache/semantic-cache.ts';
+
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '200' }, sizes: { type: 'string', default: '1000,10000,100000' } } });
+const rounds = Number(values.rounds);
+const q = (a: number[], p: number) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(p * a.length))]!;
+const fmt = (ms: number[]) => `p50 ${q(ms, 0.5).toFixed(3).padStart(8)}  p99 ${q(ms, 0.99).toFixed(3).padStart(8)}`;
+const out = (s: string) => process.stdout.write(`${s}\n`);
+
+// A deterministic generator, so runs compare.
+let seed = 42;
+const rand = () => {
+  seed = (seed * 1664525 + 1013904223) >>> 0;
+  return seed / 2 ** 32 - 0.5;
+};
+function unit(dim: number): Float32Array {
+  const v = new Float32Array(dim);
+  let n = 0;
+  for (let i = 0; i < dim; i++) n += (v[i] = rand()) ** 2;
+  n = Math.sqrt(n);
+  for (let i = 0; i < dim; i++) v[i]! /= n;
+  return v;
+}
+function near(v: Float32Array, noise: number): Float32Array {
+  const w = v.map((x) => x + rand() * noise);
+  const n = Math.hypot(...w);
+  return w.map((x) => x / n);
+}
+
+out(`\n1. Cache lookup in process (in-memory store, native index), 384-d, one scope, ${rounds} lookups; milliseconds`);
+out(`   ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'})`);
+const scope: CacheScope = { kind: 'rag', model: 'm', params: {}, system: '', retrieval: {}, corpus: 'c', tenant: 't' };
+const logger = pino({ level: 'silent' });
+for (const size of values.sizes.split(',').map(Number)) {
+  const cache = new SemanticCache({ store: new MemoryCacheStore({ maxEntries: size }), threshold: 0.92, ttlS: 86_400, logger });
+  const vectors: Float32Array[] = [];
+  let t = performance.now();
+  for (let i = 0; i < size; i++) {
+    const v = unit(384);
+    vectors.push(v);
+    await cache.put(scope, `question number ${i}`, v, { answer: `answer ${i}` });
+  }
+  const fillS = (performance.now() - t) / 1000;
+  const exact: number[] = [];
+  const semantic: number[] = [];
+  const miss: number[] = [];
+  let hits = 0;
+  for (let r = 0; r < rounds; r++) {
+    const i = Math.floor((r * 7919) % size);
+    t = performance.now();
+    if (await cache.exact(scope, `Question number ${i}?`)) hits++;
+    exact.push(performance.now() - t);
+    t = performance.now();
+    if (await cache.semantic(scope, `question number ${i} reworded`, near(vectors[i]!, 0.01))) hits++;
+    semantic.push(performance.now() - t);
+    t = performance.now();
+    if (await cache.semantic(scope, 'something else entirely', unit(384))) hits++;
+    miss.push(performance.now() - t);
+  }
+  out(`   ${String(size).padStart(7)} entries (filled in ${fillS.toFixed(1)} s)  exact ${fmt(exact)}   semantic ${fmt(semantic)}   miss ${fmt(miss)}   hits ${hits}/${2 * rounds}`);
+  await cache.close();
+}
+
+out('\n2. Over HTTP: default models, demo corpus; milliseconds');
+const base = loadConfig();
+const config = Object.freeze({ ...base, port: 0, dataDir: mkdtempSync(path.join(os.tmpdir(), 'candela-bench-')), demoCorpus: true, budget: 0 });
+const server = await startServer({ config, models: serveModelSpecs(config), logger });
+await server.loaded;
+const ask = async (query: string) => {
+  const t = performance.now();
+  const r = await fetch(`${server.url}/v1/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, max_tokens: 32 }) });
+  if (!r.ok) throw new Error(`${r.status} ${await r.text()}`);
+  await r.json();
+  return { ms: performance.now() - t, kind: r.headers.get('x-cache') };
+};
+const questions: [string, string][] = [
+  ['How does Candela cancel a generation?', 'How does Candela cancel generation?'],
+  ['Which models does Candela serve by default?', 'What models does Candela serve by default?'],
+  ['How do I run the tests?', 'How can I run the tests?'],
+  ['What does the semantic cache store?', 'What does the semantic cache keep?'],
+];
+const missMs: number[] = [];
+for (const [qq] of questions) {
+  const r = await ask(qq);
+  if (r.kind !== 'miss') throw new Error(`expected a miss, got ${r.kind}`);
+  missMs.push(r.ms);
+}
+const exactMs: number[] = [];
+const semanticMs: number[] = [];
+const kinds: Record<string, number> = {};
+for (let r = 0; r < rounds; r++) {
+  const [qq, para] = questions[r % questions.length]!;
+  const e = await ask(qq.toLowerCase());
+  exactMs.push(e.ms);
+  const s = await ask(para);
+  semanticMs.push(s.ms);
+  for (const k of [e.kind, s.kind]) kinds[k ?? '?'] = (kinds[k ?? '?'] ?? 0) + 1;
+}
+out(`   uncached answer (Qwen 0.5B, 32 tokens)  p50 ${q(missMs, 0.5).toFixed(0).padStart(8)}  (${missMs.length} questions)`);
+out(`   exact hit                               ${fmt(exactMs)}`);
+out(`   semantic hit (paraphrase)               ${fmt(semanticMs)}`);
+out(`   outcomes: ${JSON.stringify(kinds)}`);
+out(`   speed-up vs uncached, p50: exact ${(q(missMs, 0.5) / q(exactMs, 0.5)).toFixed(0)}x, semantic ${(q(missMs, 0.5) / q(semanticMs, 0.5)).toFixed(0)}x`);
+await server.close();

@@ -1,0 +1,15 @@
+/** The caller of a request (tenant and rate-limit identity), as auth left it in `res.locals`. */
+import type { Response } from 'express';
+import type { RequestContext } from '../../services/model-service.ts';
+
+/** Tenant of requests made without an API key (auth off). */
+export const DEFAULT_TENANT = 'default';
+
+export function setContext(res: Response, ctx: RequestContext): void {
+  res.locals['ctx'] = ctx;
+}
+
+/** The request's context; without auth every request is the default tenant, identified by its address. */
+export function contextOf(res: Response): RequestContext {
+  return (res.locals['ctx'] as RequestContext | undefined) ?? { tenant: DEFAULT_TENANT, identity: { ip: res.req.ip ?? '' } };
+}
