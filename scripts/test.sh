@@ -29,6 +29,13 @@ host="$(rustc -vV | sed -n 's/^host: //p')"
 step "cargo test (engine: tiny generated models, reference parity, real-model integration)"
 cargo test --release --target "$host" --workspace
 
+if cargo clippy --version >/dev/null 2>&1; then
+  step "clippy (engine and binding, warnings are errors)"
+  cargo clippy --release --target "$host" --workspace --all-targets -- -D warnings
+else
+  step "clippy is not installed with this Rust toolchain: skipped"
+fi
+
 step "type-check (tsc)"
 bash scripts/node.sh node_modules/typescript/bin/tsc -p tsconfig.json
 

@@ -75,7 +75,8 @@ fn compare_with_candle_reference(dir: &std::path::Path, arch: Architecture) {
     let files = LlmFiles::resolve(dir).unwrap();
     let mut f = std::fs::File::open(&files.gguf).unwrap();
     let ct = candle_core::quantized::gguf_file::Content::read(&mut f).unwrap();
-    let mut forward: Box<dyn FnMut(&Tensor, usize) -> Tensor> = match arch {
+    type Forward = Box<dyn FnMut(&Tensor, usize) -> Tensor>;
+    let mut forward: Forward = match arch {
         Architecture::Llama => {
             let mut m = candle_transformers::models::quantized_llama::ModelWeights::from_gguf(ct, &mut f, &Device::Cpu).unwrap();
             Box::new(move |x, p| m.forward(x, p).unwrap())
@@ -88,13 +89,11 @@ fn compare_with_candle_reference(dir: &std::path::Path, arch: Architecture) {
     let mut theirs = Vec::new();
     let x = Tensor::new(toks.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
     let mut l = forward(&x, 0);
-    let mut pos = toks.len();
-    for _ in 0..steps {
+    for pos in toks.len()..toks.len() + steps {
         let row = if l.rank() == 3 { l.i((0, l.dim(1).unwrap() - 1)).unwrap() } else { l.i(0).unwrap() };
         let t = sampler::argmax(&row.to_vec1::<f32>().unwrap());
         theirs.push(t);
         l = forward(&Tensor::new(&[t], &Device::Cpu).unwrap().unsqueeze(0).unwrap(), pos);
-        pos += 1;
     }
     assert_eq!(ours, theirs, "ours {:?} vs candle {:?}", llm.detokenize(&ours, false), llm.detokenize(&theirs, false));
 }

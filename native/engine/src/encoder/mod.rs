@@ -82,7 +82,7 @@ impl Encoder {
         let weight_bytes = std::fs::metadata(&file)?.len();
         // SAFETY: the file is memory-mapped read-only; Candela's model files are
         // written once by the fetch command and never modified while loaded.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[file.clone()], DType::F32, device)? };
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(std::slice::from_ref(&file), DType::F32, device)? };
         let bert = BertModel::load(vb, &config)?;
         let st_max = std::fs::read_to_string(dir.join("sentence_bert_config.json"))
             .ok()

@@ -190,7 +190,7 @@ mod tests {
         let params = SamplingParams { temperature: 1.0, top_p: 0.5, seed: Some(3), ..Default::default() };
         let mut s = Sampler::new(params);
         for _ in 0..50 {
-            assert_eq!(s.sample(&mut vec![10.0, 0.0, 0.0, 0.0], &[]), 0);
+            assert_eq!(s.sample(&mut [10.0, 0.0, 0.0, 0.0], &[]), 0);
         }
     }
 

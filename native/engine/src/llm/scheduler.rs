@@ -258,10 +258,7 @@ pub(crate) fn run(llm: Arc<Llm>, rx: Receiver<Command>, cfg: SchedulerConfig, st
                 continue;
             }
             s.unsent_ids.push(tok);
-            let piece = match s.decoder.push(&llm.tokenizer, tok) {
-                Ok(p) => p,
-                Err(_) => String::new(),
-            };
+            let piece = s.decoder.push(&llm.tokenizer, tok).unwrap_or_default();
             let mut reason = None;
             let out = match s.stop.feed(&piece) {
                 StopOutcome::Continue(t) => t,
@@ -288,7 +285,7 @@ pub(crate) fn run(llm: Arc<Llm>, rx: Receiver<Command>, cfg: SchedulerConfig, st
                 done.push((idx, r));
             }
         }
-        done.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        done.sort_unstable_by_key(|d| std::cmp::Reverse(d.0));
         for (idx, reason) in done {
             let seq = running.swap_remove(idx);
             finish(&llm, seq, reason, None, &stats);
