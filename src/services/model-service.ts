@@ -32,6 +32,9 @@ export interface ModelServiceOptions {
   limits?: RateLimits;
 }
 
+/** Tenant of requests made without an API key (auth off). */
+export const DEFAULT_TENANT = 'default';
+
 /** Who asked: the tenant (cache scope) and what rate limits count against. */
 export interface RequestContext {
   tenant: string;

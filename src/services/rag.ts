@@ -8,7 +8,7 @@ import type { Generation, GenerationResult } from '../engine/index.ts';
 import type { CacheScope } from './cache/scope.ts';
 import type { CacheHit, SemanticCache } from './cache/semantic-cache.ts';
 import type { DocumentService } from './documents.ts';
-import type { ModelService, RequestContext } from './model-service.ts';
+import { DEFAULT_TENANT, type ModelService, type RequestContext } from './model-service.ts';
 
 /** A validated RAG request. */
 export interface RagRequest {
@@ -102,7 +102,7 @@ export class RagService {
    * Answers from the cache, or retrieves, reranks and starts the generation
    * (`signal` cancels it). A completed answer is stored in the cache.
    */
-  async start(req: RagRequest, signal: AbortSignal, ctx: RequestContext = { tenant: 'default', identity: { ip: '' } }): Promise<RagCached | RagRun> {
+  async start(req: RagRequest, signal: AbortSignal, ctx: RequestContext = { tenant: DEFAULT_TENANT, identity: { ip: '' } }): Promise<RagCached | RagRun> {
     const docs = this.#documents();
     if (!docs) throw new RagUnavailableError('retrieval needs an embedding model, and none is ready');
     const model = req.model ?? this.#models.defaultModel('llm');

@@ -1,9 +1,6 @@
 /** The caller of a request (tenant and rate-limit identity), as auth left it in `res.locals`. */
 import type { Response } from 'express';
-import type { RequestContext } from '../../services/model-service.ts';
-
-/** Tenant of requests made without an API key (auth off). */
-export const DEFAULT_TENANT = 'default';
+import { DEFAULT_TENANT, type RequestContext } from '../../services/model-service.ts';
 
 export function setContext(res: Response, ctx: RequestContext): void {
   res.locals['ctx'] = ctx;

@@ -1,5 +1,5 @@
 /** Probes: liveness, readiness (models loaded), device, and server stats. */
-import { Router } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { memoryInfo } from '../../engine/index.ts';
 import type { ModelService } from '../../services/model-service.ts';
 
@@ -17,7 +17,9 @@ export interface HealthRoutesOptions {
 
 export function createHealthRoutes(options: HealthRoutesOptions): Router {
   const r = Router();
-  const live = (_req: unknown, res: { json: (b: unknown) => void }) => res.json({ status: 'ok' });
+  const live = (_req: Request, res: Response) => {
+    res.json({ status: 'ok' });
+  };
   r.get('/health', live);
   r.get('/health/live', live);
   r.get('/health/ready', (_req, res) => {

@@ -77,13 +77,14 @@ export class CostBreaker {
     return this.#now() < this.#openUntil ? 'open' : 'half-open';
   }
 
-  async #store<T>(op: (s: SpendStore) => Promise<T>): Promise<T> {
+  /** Runs `op` on the configured store, or on the in-memory one while that fails; says which answered. */
+  async #store<T>(op: (s: SpendStore) => Promise<T>): Promise<[T, SpendStore]> {
     try {
-      return await op(this.#o.store);
+      return [await op(this.#o.store), this.#o.store];
     } catch (err) {
       this.#o.observer?.storeError();
       this.#o.logger.warn({ err: (err as Error).message }, 'spend store unavailable; counting this replica’s spend in memory');
-      return op(this.#fallback);
+      return [await op(this.#fallback), this.#fallback];
     }
   }
 
@@ -109,15 +110,9 @@ export class CostBreaker {
     const probe = state === 'half-open';
     if (probe) this.#probing = true;
     const estimate = this.#o.pricing.estimate(model, promptTokens, maxTokens);
-    let store: SpendStore = this.#o.store;
-    let res;
+    let res, store;
     try {
-      res = await this.#o.store.reserve(estimate, this.#o.budget, now);
-    } catch (err) {
-      this.#o.observer?.storeError();
-      this.#o.logger.warn({ err: (err as Error).message }, 'spend store unavailable; counting this replica’s spend in memory');
-      store = this.#fallback;
-      res = await store.reserve(estimate, this.#o.budget, now);
+      [res, store] = await this.#store((s) => s.reserve(estimate, this.#o.budget, now));
     } finally {
       if (probe) this.#probing = false;
     }
@@ -149,7 +144,7 @@ export class CostBreaker {
   /** The window's spend (asks the store). */
   async spent(): Promise<number> {
     if (!this.enabled) return 0;
-    this.#lastSpent = await this.#store((s) => s.spent(this.#now()));
+    [this.#lastSpent] = await this.#store((s) => s.spent(this.#now()));
     return this.#lastSpent;
   }
 
