@@ -7,7 +7,7 @@ import { Router, type Response } from 'express';
 import { z } from 'zod';
 import type { GenerationResult } from '../../engine/index.ts';
 import type { RequestContext } from '../../services/model-service.ts';
-import { RagUnavailableError, type RagCached, type RagRequest, type RagRun, type RagService, type RagSource } from '../../services/rag.ts';
+import { RagUnavailableError, type CacheStatus, type RagCached, type RagRequest, type RagRun, type RagService, type RagSource } from '../../services/rag.ts';
 import { HttpError, toHttpError } from '../errors.ts';
 import { requestIdOf } from '../middleware/request-id.ts';
 import { clientGone, openSse } from '../sse.ts';
@@ -56,6 +56,21 @@ function cacheOut(c: RagCached) {
 
 const NO_USAGE = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
 
+/** Stage timings of an answer served from the cache: the lookup is all there was. */
+function cachedTimings(c: RagCached, started: number) {
+  return { retrieval_ms: 0, rerank_ms: 0, ttft_ms: c.lookupMs, generation_ms: 0, total_ms: performance.now() - started };
+}
+
+/** The X-Cache header: a query that skipped the cache is a miss to the client. */
+function xCache(status: CacheStatus): string {
+  return status === 'off' ? 'miss' : status;
+}
+
+/** The stream's `meta` event, for generated and replayed answers alike. */
+function metaOut(requestId: string, a: { model: string; sources: RagSource[]; reranked: boolean }, includeText: boolean, cacheHit: boolean) {
+  return { request_id: requestId, model: a.model, k: a.sources.length, reranked: a.reranked, sources: sourcesOut(a.sources, includeText), cache_hit: cacheHit };
+}
+
 /** Splits a cached answer into word-sized pieces for replay as `token` events (concatenation gives the text back). */
 export function replayPieces(text: string): string[] {
   return text.match(/\s*\S+|\s+$/gu) ?? [];
@@ -95,7 +110,7 @@ export function createQueryRoutes(rag: RagService, options: { heartbeatMs: numbe
           finish_reason: a.finishReason,
           // Nothing was generated for this request.
           usage: NO_USAGE,
-          timings: { retrieval_ms: 0, rerank_ms: 0, ttft_ms: run.lookupMs, generation_ms: 0, total_ms: performance.now() - started },
+          timings: cachedTimings(run, started),
           cache_hit: true,
           cache: cacheOut(run),
           request_id: requestId,
@@ -124,7 +139,7 @@ export function createQueryRoutes(rag: RagService, options: { heartbeatMs: numbe
     const body = validate(QueryBody, req.body);
     const out = await answer(body, clientGone(res), requestIdOf(res), contextOf(res));
     if (out.cancelled) return;
-    res.setHeader('X-Cache', out.cache === 'off' ? 'miss' : out.cache);
+    res.setHeader('X-Cache', xCache(out.cache));
     res.json(out.body);
   });
 
@@ -133,14 +148,14 @@ export function createQueryRoutes(rag: RagService, options: { heartbeatMs: numbe
     const started = performance.now();
     const ac = new AbortController();
     const run = await rag.start(toRequest(body), ac.signal, contextOf(res)).catch(unavailable);
-    res.setHeader('X-Cache', run.cache === 'off' ? 'miss' : run.cache);
+    res.setHeader('X-Cache', xCache(run.cache));
     const sse = openSse(req, res, options);
     sse.signal.addEventListener('abort', () => ac.abort(), { once: true });
     const requestId = requestIdOf(res);
     if (run.kind === 'cached') {
       // The same contract as a generated answer, replayed from the cache.
       const a = run.hit.payload;
-      sse.send('meta', { request_id: requestId, model: a.model, k: a.sources.length, reranked: a.reranked, sources: sourcesOut(a.sources, body.include_sources), cache_hit: true });
+      sse.send('meta', metaOut(requestId, a, body.include_sources, true));
       for (const text of replayPieces(a.answer)) {
         if (sse.signal.aborted) break;
         sse.send('token', { text });
@@ -151,7 +166,7 @@ export function createQueryRoutes(rag: RagService, options: { heartbeatMs: numbe
           model_id: a.model,
           k: a.sources.length,
           documents: a.sources.map((s) => s.id),
-          timings: { retrieval_ms: 0, rerank_ms: 0, ttft_ms: run.lookupMs, generation_ms: 0, total_ms: performance.now() - started },
+          timings: cachedTimings(run, started),
           token_count: a.usage.completionTokens,
           tokens_per_sec: null,
           finish_reason: a.finishReason,
@@ -162,7 +177,7 @@ export function createQueryRoutes(rag: RagService, options: { heartbeatMs: numbe
       sse.close();
       return;
     }
-    sse.send('meta', { request_id: requestId, model: run.model, k: run.sources.length, reranked: run.reranked, sources: sourcesOut(run.sources, body.include_sources), cache_hit: false });
+    sse.send('meta', metaOut(requestId, run, body.include_sources, false));
     try {
       for await (const c of run.generation) sse.send('token', { text: c.text });
       const result = await run.generation.result;
