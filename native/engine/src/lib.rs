@@ -9,6 +9,7 @@ pub mod encoder;
 pub mod error;
 pub mod fixtures;
 pub mod index;
+pub mod kernels;
 pub mod llm;
 pub mod registry;
 

@@ -1,0 +1,212 @@
+//! The product driver: prepares an input once for the weights that share
+//! it, splits the output columns into tasks over the pool, and runs each
+//! row group on its path (f32 GEMM for prompt rows, integer kernels for
+//! decode rows).
+
+use super::act::QuantizedActs;
+use super::dense::{self, Panels};
+use super::{scalar, ActKind, Isa, QMatrix, ThreadPool};
+
+/// Which rows of an input are prompt rows (computed once per prompt token,
+/// many per step) and which are decode rows (one per running sequence).
+#[derive(Debug, Default, Clone)]
+pub struct RowSplit {
+    pub prompt: Vec<usize>,
+    pub decode: Vec<usize>,
+    pub all: Vec<usize>,
+}
+
+impl RowSplit {
+    /// From one flag per row (true: prompt row).
+    pub fn new(prompt: &[bool]) -> Self {
+        let mut s = Self::default();
+        for (i, &p) in prompt.iter().enumerate() {
+            if p { s.prompt.push(i) } else { s.decode.push(i) }
+            s.all.push(i);
+        }
+        s
+    }
+
+    /// Every row a decode row.
+    pub fn decode(m: usize) -> Self {
+        Self::new(&vec![false; m])
+    }
+
+    pub fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+}
+
+/// The input of one or more products that share it: f32 rows, their int8
+/// forms, and the prompt rows packed for the f32 GEMM.
+pub struct MatInput<'a> {
+    pub x: &'a [f32],
+    pub m: usize,
+    pub k: usize,
+    pub q8: &'a QuantizedActs,
+    pub q8k: &'a QuantizedActs,
+    pub panels: &'a Panels,
+    pub rows: &'a RowSplit,
+}
+
+/// Reusable buffers for an input's prepared forms.
+#[derive(Default)]
+pub struct ActBuffers {
+    pub q8: QuantizedActs,
+    pub q8k: QuantizedActs,
+    pub panels: Panels,
+}
+
+impl ActBuffers {
+    /// Prepares `x` (`m · k`) for `weights`: int8 blocks for the kinds they
+    /// need, and panels of the prompt rows where a weight takes the f32 GEMM.
+    pub fn prepare<'a>(&'a mut self, isa: Isa, x: &'a [f32], rows: &'a RowSplit, k: usize, weights: &[&QMatrix]) -> MatInput<'a> {
+        let m = rows.len();
+        assert_eq!(x.len(), m * k, "input is not {m} rows of {k}");
+        let dense_prompt = |w: &&QMatrix| !rows.prompt.is_empty() && dense::prompt_rows_dense(w.format);
+        let integer_rows = |w: &&QMatrix| !rows.decode.is_empty() || !dense_prompt(w);
+        let needs = |kind| weights.iter().any(|w| w.format.act_kind() == kind && integer_rows(w));
+        let simd = isa == Isa::Avx2;
+        if needs(ActKind::Q8B32) {
+            self.q8.quantize(ActKind::Q8B32, x, m, k, simd);
+        }
+        if needs(ActKind::Q8K) {
+            self.q8k.quantize(ActKind::Q8K, x, m, k, simd);
+        }
+        if weights.iter().any(dense_prompt) {
+            self.panels.pack(x, k, &rows.prompt);
+        } else {
+            self.panels.pack(x, k, &[]);
+        }
+        MatInput { x, m, k, q8: &self.q8, q8k: &self.q8k, panels: &self.panels, rows }
+    }
+}
+
+/// Raw output pointer shared by tasks that write disjoint columns.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: tasks write disjoint (row, column) cells; the pool joins them before the buffer is used.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+/// `outs[i] = input · weights[i]ᵀ` for every `(weight, out)` pair, as one
+/// parallel job over all their output columns. Each `out` is `[m, rows]`.
+///
+/// A task owns a run of weight rows (kept in L2). Prompt rows of formats that
+/// take the f32 GEMM go through it; the other rows sweep the run once per
+/// group of up to eight activation rows (kept in L1), so each weight block is
+/// unpacked once per group.
+pub fn matmul(pool: &ThreadPool, isa: Isa, input: &MatInput<'_>, jobs: &mut [(&QMatrix, &mut [f32])]) {
+    let (m, k) = (input.m, input.k);
+    for (w, out) in jobs.iter() {
+        assert_eq!(w.cols, k, "weight has {} columns, input {k}", w.cols);
+        assert_eq!(out.len(), m * w.rows, "output buffer size");
+    }
+    // Tile width: enough tasks to balance the threads, whole cache lines of output.
+    let total: usize = jobs.iter().map(|(w, _)| w.rows).sum();
+    let want_tasks = pool.threads() * 8;
+    let tile = (total.div_ceil(want_tasks)).next_multiple_of(16).max(16);
+    let mut tasks: Vec<(usize, usize, usize)> = Vec::new(); // (job, first row, end row)
+    for (ji, (w, _)) in jobs.iter().enumerate() {
+        let mut r = 0;
+        while r < w.rows {
+            tasks.push((ji, r, (r + tile).min(w.rows)));
+            r += tile;
+        }
+    }
+    let outs: Vec<OutPtr> = jobs.iter_mut().map(|(_, o)| OutPtr(o.as_mut_ptr())).collect();
+    let weights: Vec<&QMatrix> = jobs.iter().map(|(w, _)| *w).collect();
+    let run = |t: usize| {
+        let (ji, r0, r1) = tasks[t];
+        let w = weights[ji];
+        let out = outs[ji];
+        let dense_prompt = !input.rows.prompt.is_empty() && dense::prompt_rows_dense(w.format);
+        let integer_rows: &[usize] = if dense_prompt { &input.rows.decode } else { &input.rows.all };
+        if dense_prompt {
+            let mut wbuf = Vec::new();
+            dense::run_task(isa, w, r0, r1, input.panels, dense::Out(out.0), &mut wbuf);
+        }
+        if integer_rows.is_empty() {
+            return;
+        }
+        let kind = w.format.act_kind();
+        let acts = if kind == ActKind::Q8K { input.q8k } else { input.q8 };
+        assert!(kind == ActKind::F32 || (acts.k == k && acts.rows >= m), "activations not prepared for {}", w.format.name());
+        let s = Sweep { isa, w, r0, r1, acts, x: input.x, k, out };
+        // Groups of eight rows for the 32-blocks (their unpacking is the costly
+        // part), four for the others (register pressure), then the tail.
+        let wide = matches!(kind, ActKind::Q8B32 | ActKind::Q8K);
+        let mut rest = integer_rows;
+        while !rest.is_empty() {
+            let take = if wide && rest.len() >= 8 { 8 } else { rest.len().min(4) };
+            let (g, tail) = rest.split_at(take);
+            match take {
+                8 => s.run::<8>(g.try_into().unwrap()),
+                4 => s.run::<4>(g.try_into().unwrap()),
+                3 => s.run::<3>(g.try_into().unwrap()),
+                2 => s.run::<2>(g.try_into().unwrap()),
+                _ => s.run::<1>([g[0]]),
+            }
+            rest = tail;
+        }
+    };
+    pool.run(tasks.len(), &run);
+}
+
+/// One task's weight rows against one group of activation rows.
+struct Sweep<'a> {
+    isa: Isa,
+    w: &'a QMatrix,
+    r0: usize,
+    r1: usize,
+    acts: &'a QuantizedActs,
+    x: &'a [f32],
+    k: usize,
+    out: OutPtr,
+}
+
+impl Sweep<'_> {
+    fn run<const RN: usize>(&self, rows: [usize; RN]) {
+        let w = self.w;
+        let store = |r: usize, vals: [f32; RN]| {
+            for (t, v) in vals.iter().enumerate() {
+                // SAFETY: cell (rows[t], r) lies in this task's columns r0..r1 only.
+                unsafe { *self.out.0.add(rows[t] * w.rows + r) = *v };
+            }
+        };
+        match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                let bl = match w.format.act_kind() {
+                    ActKind::F32 => 1,
+                    kind => QuantizedActs::block_len(kind),
+                };
+                let ptrs = super::avx2::Rows::new(self.acts, self.x, self.k, rows, bl);
+                for r in self.r0..self.r1 {
+                    // SAFETY: Isa::Avx2 is only chosen when the CPU reports AVX2, FMA and F16C;
+                    // the rows were made from activations of this format's kind and width.
+                    store(r, unsafe { super::avx2::tile::<RN>(w.format, w.row(r), &ptrs) });
+                }
+            }
+            _ => {
+                for r in self.r0..self.r1 {
+                    let row = w.row(r);
+                    store(
+                        r,
+                        rows.map(|j| {
+                            if w.format.act_kind() == ActKind::F32 {
+                                scalar::dot_float(w.format, row, &self.x[j * self.k..(j + 1) * self.k])
+                            } else {
+                                scalar::dot_quantized(w.format, row, self.acts, j)
+                            }
+                        }),
+                    );
+                }
+            }
+        }
+    }
+}

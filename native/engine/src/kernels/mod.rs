@@ -1,0 +1,131 @@
+//! CPU matrix products on GGUF weights as stored in the file.
+//!
+//! - [`formats`]: the block layouts and their scalar dequantization.
+//! - [`act`]: activations quantized once per matmul input (int8 blocks).
+//! - [`scalar`]: a reference dot product per format; [`avx2`]: the SIMD
+//!   kernels, tested against it.
+//! - [`pool`]: the persistent worker pool every product runs on.
+//!
+//! - [`dense`]: the f32 GEMM that prompt rows take (weights dequantized
+//!   exactly, a tile at a time).
+//!
+//! A product `out[m, n] = x[m, k] · Wᵀ` runs as one parallel job: the output
+//! columns (weight rows) are split into tasks over the pool. Inside a task,
+//! prompt rows go through the f32 GEMM (for the formats where it is faster)
+//! and decode rows through the integer kernels, which unpack each weight
+//! block once per group of up to eight activation rows. Which path a row
+//! takes depends only on its role, never on what it is batched with, and
+//! both paths are batch-invariant: a row's result is bit-identical whatever
+//! shares its step.
+//!
+//! The instruction set is chosen once, at first use, from what the CPU
+//! reports at run time (AVX2+FMA+F16C, else the scalar reference), never from
+//! the build machine.
+
+pub mod act;
+pub mod attention;
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod avx2_dense;
+pub mod dense;
+pub mod formats;
+mod matmul;
+pub mod pool;
+pub mod scalar;
+pub mod vecops;
+
+pub use act::QuantizedActs;
+pub use formats::{ActKind, WeightFormat};
+pub use pool::ThreadPool;
+
+use std::sync::OnceLock;
+
+/// The instruction set the kernels use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    Scalar,
+    Avx2,
+}
+
+impl Isa {
+    /// The best set this CPU supports (detected once).
+    pub fn detect() -> Isa {
+        static ISA: OnceLock<Isa> = OnceLock::new();
+        *ISA.get_or_init(|| {
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") && std::is_x86_feature_detected!("f16c") {
+                return Isa::Avx2;
+            }
+            Isa::Scalar
+        })
+    }
+
+    /// Every set this CPU can run, for tests that compare them.
+    pub fn available() -> Vec<Isa> {
+        let mut v = vec![Isa::Scalar];
+        if Self::detect() == Isa::Avx2 {
+            v.push(Isa::Avx2);
+        }
+        v
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+        }
+    }
+}
+
+/// A weight matrix `[rows, cols]` (rows = output features) in its file format.
+pub struct QMatrix {
+    pub format: WeightFormat,
+    pub rows: usize,
+    pub cols: usize,
+    row_bytes: usize,
+    data: Vec<u8>,
+}
+
+impl QMatrix {
+    /// Wraps `data` (the tensor's bytes as stored, row after row).
+    pub fn new(format: WeightFormat, rows: usize, cols: usize, data: Vec<u8>) -> Result<Self, String> {
+        if !cols.is_multiple_of(format.block_len()) {
+            return Err(format!("{} rows of {cols} values are not whole blocks", format.name()));
+        }
+        if format.act_kind() != ActKind::F32 && !cols.is_multiple_of(32) {
+            return Err(format!("quantized rows of {cols} values are not a multiple of 32"));
+        }
+        let row_bytes = format.row_bytes(cols);
+        if data.len() != rows * row_bytes {
+            return Err(format!("{} [{rows}, {cols}] needs {} bytes, got {}", format.name(), rows * row_bytes, data.len()));
+        }
+        Ok(Self { format, rows, cols, row_bytes, data })
+    }
+
+    /// Bytes held (the file's size of this tensor).
+    pub fn bytes(&self) -> usize {
+        self.data.len()
+    }
+
+    #[inline]
+    pub fn row(&self, r: usize) -> &[u8] {
+        &self.data[r * self.row_bytes..(r + 1) * self.row_bytes]
+    }
+
+    /// Row `r` as f32 (embedding lookup).
+    pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
+        formats::dequantize_row(self.format, self.row(r), &mut out[..self.cols]);
+    }
+}
+
+pub use matmul::{matmul, ActBuffers, MatInput, RowSplit};
+
+/// Quantizes `values` (`rows · cols`, row-major f32) into `format` with
+/// candle's reference quantizers. For tests, benchmarks and fixtures.
+pub fn quantize_matrix(format: WeightFormat, values: &[f32], rows: usize, cols: usize) -> candle_core::Result<QMatrix> {
+    let t = candle_core::Tensor::from_slice(values, (rows, cols), &candle_core::Device::Cpu)?;
+    let q = candle_core::quantized::QTensor::quantize(&t, format.to_ggml())?;
+    let data = q.data()?.into_owned();
+    QMatrix::new(format, rows, cols, data).map_err(candle_core::Error::Msg)
+}
