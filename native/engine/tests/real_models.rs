@@ -54,48 +54,114 @@ fn smollm_completes_a_capital_city_prompt() {
     assert!(r.text.contains("Paris"), "completion: {:?}", r.text);
 }
 
-/// Greedy token ids from Candela's decoder and from candle-transformers'
-/// own quantized model code, on the same GGUF and prompt.
-fn compare_with_candle_reference(dir: &std::path::Path, arch: Architecture) {
-    // The file's exact weights (no Q8_0 repacking), as candle's model reads them.
-    let llm = Llm::load_with(&LlmFiles::resolve(dir).unwrap(), &Device::Cpu, false).unwrap();
-    let prompt = llm.template.render(&[ChatMessage { role: "user".into(), content: "Name three primary colours.".into() }], true).unwrap();
-    let toks = llm.tokenize(&prompt, false).unwrap();
-    let steps = 16;
+/// Logits of the last position of `tokens` fed at position `pos`.
+type Reference = Box<dyn FnMut(&[u32], usize) -> Vec<f32>>;
 
-    let mut ours = Vec::new();
-    let mut cache = llm.model.new_cache();
-    let mut l = llm.model.forward(&mut [model::StepInput { tokens: &toks, cache: &mut cache }]).unwrap();
-    for _ in 0..steps {
-        let t = sampler::argmax(&l.i(0).unwrap().to_vec1::<f32>().unwrap());
-        ours.push(t);
-        l = llm.model.forward(&mut [model::StepInput { tokens: &[t], cache: &mut cache }]).unwrap();
-    }
-
+/// candle-transformers' own quantized model code on the same file.
+fn candle_reference(dir: &std::path::Path, arch: Architecture) -> Reference {
     let files = LlmFiles::resolve(dir).unwrap();
     let mut f = std::fs::File::open(&files.gguf).unwrap();
     let ct = candle_core::quantized::gguf_file::Content::read(&mut f).unwrap();
-    type Forward = Box<dyn FnMut(&Tensor, usize) -> Tensor>;
-    let mut forward: Forward = match arch {
+    let last_row = |l: Tensor| {
+        let row = if l.rank() == 3 { l.i((0, l.dim(1).unwrap() - 1)).unwrap() } else { l.i(0).unwrap() };
+        row.to_vec1::<f32>().unwrap()
+    };
+    let input = |t: &[u32]| Tensor::new(t, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    match arch {
         Architecture::Llama => {
             let mut m = candle_transformers::models::quantized_llama::ModelWeights::from_gguf(ct, &mut f, &Device::Cpu).unwrap();
-            Box::new(move |x, p| m.forward(x, p).unwrap())
+            Box::new(move |t, p| last_row(m.forward(&input(t), p).unwrap()))
         }
         Architecture::Qwen2 => {
             let mut m = candle_transformers::models::quantized_qwen2::ModelWeights::from_gguf(ct, &mut f, &Device::Cpu).unwrap();
-            Box::new(move |x, p| m.forward(x, p).unwrap())
+            Box::new(move |t, p| last_row(m.forward(&input(t), p).unwrap()))
         }
-    };
-    let mut theirs = Vec::new();
-    let x = Tensor::new(toks.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-    let mut l = forward(&x, 0);
-    for pos in toks.len()..toks.len() + steps {
-        let row = if l.rank() == 3 { l.i((0, l.dim(1).unwrap() - 1)).unwrap() } else { l.i(0).unwrap() };
-        let t = sampler::argmax(&row.to_vec1::<f32>().unwrap());
-        theirs.push(t);
-        l = forward(&Tensor::new(&[t], &Device::Cpu).unwrap().unsqueeze(0).unwrap(), pos);
     }
-    assert_eq!(ours, theirs, "ours {:?} vs candle {:?}", llm.detokenize(&ours, false), llm.detokenize(&theirs, false));
+}
+
+/// Logit gap below which two tokens are a tie within the kernels' rounding:
+/// on SmolLM2 candle's quantized kernels are up to 0.88 off the exact
+/// product (Candela's 0.60; see `llama_logits_track_the_exact_model_closer_than_candle`).
+const NEAR_TIE: f32 = 0.5;
+
+/// Greedy decoding by Candela's decoder and by candle-transformers' own
+/// quantized model code, on the same GGUF and prompt, teacher-forced on
+/// candle's tokens: every step must pick candle's token, or one that candle's
+/// own logits put within a near-tie of it.
+fn compare_with_candle_reference(dir: &std::path::Path, arch: Architecture) {
+    // Candela's own kernels on the file's blocks, against candle's kernels on the same blocks.
+    let llm = load_llm(dir);
+    let prompt = llm.template.render(&[ChatMessage { role: "user".into(), content: "Name three primary colours.".into() }], true).unwrap();
+    let toks = llm.tokenize(&prompt, false).unwrap();
+    let steps = 16;
+    let mut reference = candle_reference(dir, arch);
+
+    let mut cache = llm.model.new_cache();
+    let mut ours = llm.model.forward_logits(&mut [model::StepInput { tokens: &toks, cache: &mut cache }]).unwrap();
+    let mut theirs = reference(&toks, 0);
+    let (mut forced, mut ties) = (Vec::new(), 0);
+    for pos in toks.len()..toks.len() + steps {
+        let mine = sampler::argmax(&ours);
+        let top = sampler::argmax(&theirs);
+        if mine != top {
+            let gap = theirs[top as usize] - theirs[mine as usize];
+            assert!(
+                gap < NEAR_TIE,
+                "step {}: ours {mine} {:?}, candle {top} {:?} (candle's gap {gap}); so far {:?}",
+                forced.len(),
+                llm.detokenize(&[mine], false),
+                llm.detokenize(&[top], false),
+                llm.detokenize(&forced, false)
+            );
+            eprintln!("step {}: near-tie, ours {mine} vs candle {top}, candle's gap {gap:.3}", forced.len());
+            ties += 1;
+        }
+        forced.push(top);
+        ours = llm.model.forward_logits(&mut [model::StepInput { tokens: &[top], cache: &mut cache }]).unwrap();
+        theirs = reference(&[top], pos);
+    }
+    // SmolLM2-135M's distributions are flat: 3 of these 16 steps are near-ties.
+    assert!(ties <= steps / 4, "{ties} of {steps} steps differed (near-ties only, but too many)");
+}
+
+/// Logits of SmolLM2's quantized file against the exact product of the same
+/// weights (dequantized to f32, f32 activations): Candela's int8 kernels stay
+/// closer than candle's.
+#[test]
+fn llama_logits_track_the_exact_model_closer_than_candle() {
+    let Some(dir) = real_model(SMOL) else { return };
+    use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+    let files = LlmFiles::resolve(&dir).unwrap();
+    let exact_path = scratch().join("smollm2-f32.gguf");
+    {
+        let mut f = std::fs::File::open(&files.gguf).unwrap();
+        let ct = gguf_file::Content::read(&mut f).unwrap();
+        let tensors: Vec<(String, QTensor)> = ct
+            .tensor_infos
+            .keys()
+            .map(|name| {
+                let t = ct.tensor(&mut f, name, &Device::Cpu).unwrap().dequantize(&Device::Cpu).unwrap();
+                (name.clone(), QTensor::quantize(&t, GgmlDType::F32).unwrap())
+            })
+            .collect();
+        let md: Vec<(&str, &gguf_file::Value)> = ct.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let tr: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        gguf_file::write(&mut std::fs::File::create(&exact_path).unwrap(), &md, &tr).unwrap();
+    }
+    let llm = load_llm(&dir);
+    let exact = load_llm(&exact_path);
+    let mut reference = candle_reference(&dir, Architecture::Llama);
+    let prompt = llm.template.render(&[ChatMessage { role: "user".into(), content: "Name three primary colours.".into() }], true).unwrap();
+    let toks = llm.tokenize(&prompt, false).unwrap();
+    let run = |m: &Llm| m.model.forward_logits(&mut [model::StepInput { tokens: &toks, cache: &mut m.model.new_cache() }]).unwrap();
+    let (ours, truth, theirs) = (run(&llm), run(&exact), reference(&toks, 0));
+    let mean = |a: &[f32]| a.iter().zip(&truth).map(|(x, y)| (x - y).abs() as f64).sum::<f64>() / truth.len() as f64;
+    let (e_ours, e_candle) = (mean(&ours), mean(&theirs));
+    eprintln!("mean |logit error| vs exact: candela {e_ours:.4}, candle {e_candle:.4}; max candela {}", max_abs_diff(&ours, &truth));
+    assert!(e_ours < e_candle, "candela {e_ours} vs candle {e_candle}");
+    assert!(max_abs_diff(&ours, &truth) < 1.0);
+    assert_eq!(sampler::argmax(&ours), sampler::argmax(&truth));
+    std::fs::remove_file(&exact_path).ok();
 }
 
 #[test]

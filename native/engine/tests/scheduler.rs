@@ -157,7 +157,7 @@ fn prompt_over_the_context_is_an_error_never_truncated() {
 
 #[test]
 fn full_queue_is_overloaded() {
-    let h = tiny_handle(TinyArch::Qwen2, TinyDtype::Q8_0, SchedulerConfig { max_batch: 1, max_queue: 2, prefill_chunk: 512 });
+    let h = tiny_handle(TinyArch::Qwen2, TinyDtype::Q8_0, SchedulerConfig { max_batch: 1, max_queue: 2, ..Default::default() });
     let mut errors = 0;
     let mut rxs = Vec::new();
     for _ in 0..20 {
@@ -248,4 +248,99 @@ fn unloaded_model_finishes_in_flight_work_and_refuses_new() {
     assert_eq!(r.finish_reason, FinishReason::Length);
     assert_eq!(r.usage.completion_tokens, 30);
     h.join();
+}
+
+/// Batched rows are bit-identical to the same rows computed alone (the CPU
+/// kernels are batch-invariant), on a quantized model too.
+#[test]
+fn batched_logits_are_bit_identical_to_single() {
+    let llm = tiny_llm(TinyArch::Llama, TinyDtype::Q4_0);
+    let m = &llm.model;
+    let prompts: [&[u32]; 3] = [&[1, 2, 3, 4, 5, 6, 7, 8, 9], &[40, 41], &[7, 8, 9, 10, 11, 12, 13]];
+    let solo: Vec<Vec<f32>> = prompts
+        .iter()
+        .map(|p| m.forward_logits(&mut [StepInput { tokens: p, cache: &mut m.new_cache() }]).unwrap())
+        .collect();
+    let mut caches: Vec<_> = prompts.iter().map(|_| m.new_cache()).collect();
+    let mut batch: Vec<StepInput<'_>> = prompts.iter().zip(caches.iter_mut()).map(|(p, c)| StepInput { tokens: p, cache: c }).collect();
+    let together = m.forward_logits(&mut batch).unwrap();
+    let vocab = m.config.vocab_size;
+    for (i, s) in solo.iter().enumerate() {
+        assert_eq!(&together[i * vocab..(i + 1) * vocab], &s[..], "sequence {i}");
+    }
+}
+
+/// A prompt that starts like an earlier one reuses its K/V: fewer tokens
+/// computed, the same text, and the reuse shows in usage and stats.
+#[test]
+fn prompt_prefix_reuse_changes_nothing_but_the_work() {
+    let prefix = "the system prompt says hello there and hello again, then some more words to pass the minimum";
+    let first = format!("{prefix} first question");
+    let second = format!("{prefix} second question");
+    let run = |cfg: SchedulerConfig, cache_prompt: bool| {
+        let h = tiny_handle(TinyArch::Qwen2, TinyDtype::Q8_0, cfg);
+        let p = SamplingParams { cache_prompt, ..greedy(12) };
+        let a = h.generate_blocking(req(&first, p.clone())).unwrap();
+        let b = h.generate_blocking(req(&second, p.clone())).unwrap();
+        let c = h.generate_blocking(req(&second, p)).unwrap();
+        (a, b, c, h.stats.prefix_cache_hits.load(std::sync::atomic::Ordering::Relaxed))
+    };
+    let (a0, b0, c0, hits0) = run(SchedulerConfig::default(), false);
+    let (a1, b1, c1, hits1) = run(SchedulerConfig::default(), true);
+    assert_eq!(hits0, 0);
+    assert_eq!((a0.usage.cached_prompt_tokens, b0.usage.cached_prompt_tokens), (0, 0));
+    assert_eq!(a1.usage.cached_prompt_tokens, 0, "nothing cached yet");
+    assert!(b1.usage.cached_prompt_tokens >= 16, "second prompt shares the prefix: {:?}", b1.usage);
+    assert!(b1.usage.cached_prompt_tokens < b1.usage.prompt_tokens);
+    // The same prompt again: all but its last token come from the cache.
+    assert_eq!(c1.usage.cached_prompt_tokens, c1.usage.prompt_tokens - 1);
+    assert_eq!(hits1 as usize, b1.usage.cached_prompt_tokens + c1.usage.cached_prompt_tokens);
+    assert_eq!((&a0.text, &b0.text, &c0.text), (&a1.text, &b1.text, &c1.text), "reuse must not change outputs");
+    // Turned off in the config: no reuse at all.
+    let (_, b2, _, hits2) = run(SchedulerConfig { prefix_cache_bytes: 0, ..Default::default() }, true);
+    assert_eq!((b2.usage.cached_prompt_tokens, hits2), (0, 0));
+}
+
+/// Logits after a reused prefix equal those of a full recompute, bit for bit.
+#[test]
+fn reused_prefix_logits_equal_a_recompute() {
+    let llm = tiny_llm(TinyArch::Llama, TinyDtype::Q4_0);
+    let m = &llm.model;
+    let tokens: Vec<u32> = (0..40).map(|i| (i * 7 + 3) % 250).collect();
+    let full = m.forward_logits(&mut [StepInput { tokens: &tokens, cache: &mut m.new_cache() }]).unwrap();
+    let mut donor = m.new_cache();
+    m.forward_logits(&mut [StepInput { tokens: &tokens[..30], cache: &mut donor }]).unwrap();
+    let mut reused = donor.prefix(25).expect("CPU caches can be copied");
+    assert_eq!(reused.len(), 25);
+    let rest = m.forward_logits(&mut [StepInput { tokens: &tokens[25..], cache: &mut reused }]).unwrap();
+    assert_eq!(full, rest);
+}
+
+/// The prefix cache keeps to its byte budget, evicting the least recently used.
+#[test]
+fn prefix_cache_is_bounded_and_least_recently_used_goes_first() {
+    use candela_engine::llm::prefix_cache::PrefixCache;
+    let llm = tiny_llm(TinyArch::Qwen2, TinyDtype::Q8_0);
+    let m = &llm.model;
+    let seq = |seed: u32| -> (Vec<u32>, model::SequenceCache) {
+        let t: Vec<u32> = (0..20).map(|i| (seed * 31 + i * 7) % 250).collect();
+        let mut c = m.new_cache();
+        m.forward_logits(&mut [StepInput { tokens: &t, cache: &mut c }]).unwrap();
+        (t, c)
+    };
+    let one = seq(1).1.bytes();
+    let mut pc = PrefixCache::new(2 * one);
+    let (a, b, c) = (seq(1), seq(2), seq(3));
+    pc.insert(a.0.clone(), a.1);
+    pc.insert(b.0.clone(), b.1);
+    let mut probe = a.0.clone();
+    probe.push(1);
+    assert!(pc.lookup(&probe).is_some(), "a is cached"); // a is now the most recent
+    pc.insert(c.0.clone(), c.1);
+    assert_eq!(pc.len(), 2);
+    assert!(pc.bytes() <= 2 * one);
+    let mut probe_b = b.0.clone();
+    probe_b.push(1);
+    assert!(pc.lookup(&probe_b).is_none(), "b was the least recently used");
+    assert!(pc.lookup(&probe).is_some());
 }

@@ -23,6 +23,8 @@ pub struct JsLoadSpec {
     pub max_batch: Option<u32>,
     pub max_queue: Option<u32>,
     pub prefill_chunk: Option<u32>,
+    /// MiB of finished sequences' K/V kept for prompt reuse (0: off).
+    pub prefix_cache_mb: Option<u32>,
     /// "cls" | "mean" (embedders)
     pub pooling: Option<String>,
 }
@@ -100,6 +102,8 @@ pub struct JsSamplingParams {
     pub max_tokens: Option<u32>,
     pub stop: Option<Vec<String>>,
     pub ignore_eos: Option<bool>,
+    /// Reuse a cached prompt prefix's K/V (default true; outputs are the same).
+    pub cache_prompt: Option<bool>,
 }
 
 pub fn params_from_js(p: JsSamplingParams) -> Result<SamplingParams> {
@@ -119,6 +123,7 @@ pub fn params_from_js(p: JsSamplingParams) -> Result<SamplingParams> {
         max_tokens: p.max_tokens.map(|v| v as usize).unwrap_or(d.max_tokens),
         stop: p.stop.unwrap_or_default(),
         ignore_eos: p.ignore_eos.unwrap_or(false),
+        cache_prompt: p.cache_prompt.unwrap_or(d.cache_prompt),
     })
 }
 
@@ -136,6 +141,8 @@ pub struct JsGenerateRequest {
 #[napi(object, js_name = "Usage")]
 pub struct JsUsage {
     pub prompt_tokens: u32,
+    /// Prompt tokens whose K/V were reused from the prefix cache.
+    pub cached_prompt_tokens: u32,
     pub completion_tokens: u32,
     pub total_tokens: u32,
 }
@@ -186,6 +193,7 @@ fn result_to_js(r: GenerationResult) -> JsGenerationResult {
         finish_reason: r.finish_reason.as_str().to_string(),
         usage: JsUsage {
             prompt_tokens: r.usage.prompt_tokens as u32,
+            cached_prompt_tokens: r.usage.cached_prompt_tokens as u32,
             completion_tokens: r.usage.completion_tokens as u32,
             total_tokens: r.usage.total_tokens as u32,
         },
@@ -223,8 +231,20 @@ pub struct JsSchedulerStats {
     pub completed: f64,
     pub prompt_tokens: f64,
     pub generated_tokens: f64,
+    /// Prompt tokens looked up in the prefix cache, and those found there.
+    pub prefix_cache_queries: f64,
+    pub prefix_cache_hits: f64,
+    pub prefix_cache_bytes: f64,
     pub max_batch: u32,
     pub max_queue: u32,
+}
+
+#[napi(object, js_name = "KernelInfo")]
+pub struct JsKernelInfo {
+    /// Threads of the engine's worker pool (the calling thread included).
+    pub threads: u32,
+    /// Instruction set of the CPU kernels: "avx2" or "scalar".
+    pub isa: String,
 }
 
 #[napi(object, js_name = "MemoryInfo")]

@@ -119,6 +119,9 @@ impl Engine {
         if let Some(v) = spec.prefill_chunk {
             s.scheduler.prefill_chunk = v.max(1) as usize;
         }
+        if let Some(v) = spec.prefix_cache_mb {
+            s.scheduler.prefix_cache_bytes = (v as usize) << 20;
+        }
         if let Some(p) = spec.pooling.as_deref() {
             s.pooling = Some(parse_pooling(p)?);
         }
@@ -203,6 +206,9 @@ impl Engine {
             completed: s.completed.load(Ordering::Relaxed) as f64,
             prompt_tokens: s.prompt_tokens.load(Ordering::Relaxed) as f64,
             generated_tokens: s.generated_tokens.load(Ordering::Relaxed) as f64,
+            prefix_cache_queries: s.prefix_cache_queries.load(Ordering::Relaxed) as f64,
+            prefix_cache_hits: s.prefix_cache_hits.load(Ordering::Relaxed) as f64,
+            prefix_cache_bytes: s.prefix_cache_bytes.load(Ordering::Relaxed) as f64,
             max_batch: h.scheduler.max_batch as u32,
             max_queue: h.scheduler.max_queue as u32,
         })
@@ -253,6 +259,23 @@ impl Engine {
 impl Default for Engine {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Sizes the engine's CPU worker pool (0: one thread per physical core).
+/// Call before the first model loads; later calls may only confirm the size.
+#[napi]
+pub fn configure_kernels(threads: u32) -> Result<JsKernelInfo> {
+    candela_engine::kernels::pool::configure(threads as usize).map_err(|e| to_napi(EngineError::InvalidInput(e)))?;
+    Ok(kernel_info())
+}
+
+/// The CPU kernels in use: pool threads and instruction set.
+#[napi]
+pub fn kernel_info() -> JsKernelInfo {
+    JsKernelInfo {
+        threads: candela_engine::kernels::pool::global().threads() as u32,
+        isa: candela_engine::kernels::Isa::detect().name().to_string(),
     }
 }
 

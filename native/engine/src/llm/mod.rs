@@ -1,8 +1,11 @@
 //! Decoder-only LLMs from GGUF: loading, tokenization, chat templates,
 //! sampling and the per-model scheduler thread.
 
+pub mod candle_decoder;
 pub mod config;
+pub mod cpu;
 pub mod model;
+pub mod prefix_cache;
 pub mod sampler;
 pub mod scheduler;
 pub mod sink;
@@ -78,19 +81,13 @@ impl LlmFiles {
 }
 
 impl Llm {
-    /// Loads an LLM from its files onto `device`, re-quantizing weights whose
-    /// format has no SIMD kernel to Q8_0 (see `model::DecoderModel::from_gguf`).
+    /// Loads an LLM from its files onto `device`; weights stay in the file's
+    /// formats (see `model::DecoderModel::from_gguf`).
     pub fn load(files: &LlmFiles, device: &Device) -> Result<Self> {
-        Self::load_with(files, device, true)
-    }
-
-    /// [`Llm::load`] with repacking chosen by the caller (false keeps the
-    /// file's exact weights, e.g. to compare with another implementation).
-    pub fn load_with(files: &LlmFiles, device: &Device, repack: bool) -> Result<Self> {
         let mut f = std::fs::File::open(&files.gguf)?;
         let ct = gguf_file::Content::read(&mut f)
             .map_err(|e| EngineError::invalid(format!("{} is not a readable GGUF: {}", files.gguf.display(), crate::error::strip_backtrace(e))))?;
-        let model = DecoderModel::from_gguf(&ct, &mut f, device, repack)?;
+        let model = DecoderModel::from_gguf(&ct, &mut f, device)?;
         let (tokenizer, tokenizer_source) = tokenizer::load_llm_tokenizer(&ct, files.tokenizer_json.as_deref())?;
         let stop_ids = tokenizer::stop_token_ids(&ct, &tokenizer);
         let tok_str = |key: &str| {

@@ -1,65 +1,92 @@
-//! The decoder forward pass shared by the `llama` and `qwen2` GGUF
-//! architectures, with KV caches owned by the caller.
+//! A loaded decoder-only LLM (`llama` and `qwen2` GGUF architectures), with
+//! KV caches owned by the caller.
 //!
-//! Weights are immutable after load, so one [`DecoderModel`] serves every
-//! sequence; each sequence brings its own [`SequenceCache`]. A forward call
-//! takes a *ragged batch*: any number of sequences, each contributing one or
-//! more new tokens. Projections and the MLP run once over all rows (so the
-//! quantized weights are read once per step for the whole batch); only
-//! attention runs per sequence, against that sequence's cache.
+//! Two backends behind one interface: on the CPU, Candela's own kernels on
+//! the file's quantized blocks ([`super::cpu`]); on a GPU, candle's tensors
+//! and kernels ([`super::candle_decoder`]). Weights are immutable after load,
+//! so one model serves every sequence; each sequence brings its own
+//! [`SequenceCache`]. A forward call takes a *ragged batch*: any number of
+//! sequences, each contributing one or more new tokens.
 //!
 //! Thread-safety: a model is `Send + Sync` and may be shared; a forward call
 //! mutates only the caches passed to it.
 
-use super::config::{Architecture, LlmConfig};
-use crate::{EngineError, Result};
-use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
-use candle_core::{DType, Device, IndexOp, Module, Tensor};
-use candle_nn::kv_cache::KvCache;
-use std::sync::Arc;
+use super::candle_decoder::{CandleCache, CandleDecoder, CandleStep};
+use super::config::LlmConfig;
+use super::cpu::{kv::KvCache, CpuDecoder, CpuStep};
+use crate::{kernels, EngineError, Result};
+use candle_core::quantized::gguf_file;
+use candle_core::{Device, Tensor};
 
-/// Granularity (tokens) by which a sequence's KV cache grows.
-const KV_CHUNK: usize = 256;
-
-struct RmsNorm {
-    weight: Tensor,
-    eps: f32,
+enum Backend {
+    Cpu(Box<CpuDecoder>),
+    Candle(Box<CandleDecoder>),
 }
 
-impl RmsNorm {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        candle_nn::ops::rms_norm(x, &self.weight, self.eps)
-    }
+enum CacheInner {
+    Cpu(KvCache),
+    Candle(CandleCache),
 }
 
-struct Layer {
-    attn_norm: RmsNorm,
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
-    bq: Option<Tensor>,
-    bk: Option<Tensor>,
-    bv: Option<Tensor>,
-    wo: QMatMul,
-    ffn_norm: RmsNorm,
-    w_gate: QMatMul,
-    w_up: QMatMul,
-    w_down: QMatMul,
-}
-
-/// One sequence's attention state: a growing K/V cache per layer.
-pub struct SequenceCache {
-    layers: Vec<KvCache>,
-}
+/// One sequence's attention state.
+pub struct SequenceCache(CacheInner);
 
 impl SequenceCache {
     /// Tokens already in the cache (the position of the next token).
     pub fn len(&self) -> usize {
-        self.layers.first().map(|c| c.current_seq_len()).unwrap_or(0)
+        match &self.0 {
+            CacheInner::Cpu(c) => c.len(),
+            CacheInner::Candle(c) => c.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// A new cache holding the first `n` tokens of this one (prompt reuse).
+    /// `None` where the backend cannot share (candle's caches).
+    pub fn prefix(&self, n: usize) -> Option<SequenceCache> {
+        match &self.0 {
+            CacheInner::Cpu(c) => Some(SequenceCache(CacheInner::Cpu(c.prefix(n)))),
+            CacheInner::Candle(_) => None,
+        }
+    }
+
+    /// Keeps the first `n` tokens; false where the backend cannot.
+    pub fn truncate(&mut self, n: usize) -> bool {
+        match &mut self.0 {
+            CacheInner::Cpu(c) => {
+                c.truncate(n);
+                true
+            }
+            CacheInner::Candle(_) => false,
+        }
+    }
+
+    /// Marks the end of the prompt: later rows are decode rows (on the CPU,
+    /// the integer kernels instead of the prompt GEMM).
+    pub fn start_decoding(&mut self) {
+        if let CacheInner::Cpu(c) = &mut self.0 {
+            c.start_decoding();
+        }
+    }
+
+    /// Leading tokens whose K/V were computed as prompt rows: the part another
+    /// prompt may reuse with outputs unchanged.
+    pub fn prompt_len(&self) -> usize {
+        match &self.0 {
+            CacheInner::Cpu(c) => c.prompt_len(),
+            CacheInner::Candle(_) => 0,
+        }
+    }
+
+    /// Bytes of keys and values held.
+    pub fn bytes(&self) -> usize {
+        match &self.0 {
+            CacheInner::Cpu(c) => c.bytes(),
+            CacheInner::Candle(_) => 0,
+        }
     }
 }
 
@@ -73,12 +100,7 @@ pub struct StepInput<'a> {
 /// A loaded decoder-only model.
 pub struct DecoderModel {
     pub config: LlmConfig,
-    embeddings: Tensor,
-    layers: Vec<Layer>,
-    norm: RmsNorm,
-    output: QMatMul,
-    cos: Tensor,
-    sin: Tensor,
+    backend: Backend,
     device: Device,
     /// Bytes of weights held in memory (quantized size for quantized tensors).
     pub weight_bytes: u64,
@@ -89,16 +111,10 @@ pub struct DecoderModel {
 }
 
 impl DecoderModel {
-    /// Loads weights from an open GGUF.
-    pub fn from_gguf<R: std::io::Read + std::io::Seek>(
-        ct: &gguf_file::Content,
-        reader: &mut R,
-        device: &Device,
-        repack: bool,
-    ) -> Result<Self> {
+    /// Loads weights from an open GGUF: on the CPU as stored, for Candela's
+    /// kernels; elsewhere into candle's quantized tensors on `device`.
+    pub fn from_gguf<R: std::io::Read + std::io::Seek>(ct: &gguf_file::Content, reader: &mut R, device: &Device) -> Result<Self> {
         let config = LlmConfig::from_gguf(ct)?;
-        let mut repacked = 0usize;
-        let mut weight_bytes = 0u64;
         let mut dtype_counts: std::collections::BTreeMap<String, usize> = Default::default();
         let mut parameter_count = 0u64;
         for info in ct.tensor_infos.values() {
@@ -107,203 +123,71 @@ impl DecoderModel {
                 *dtype_counts.entry(format!("{:?}", info.ggml_dtype)).or_default() += 1;
             }
         }
-        let mut get = |name: &str| -> Result<QTensor> {
-            let t = ct
-                .tensor(reader, name, device)
-                .map_err(|e| EngineError::invalid(format!("GGUF tensor '{name}': {}", crate::error::strip_backtrace(e))))?;
-            let t = if repack && device.is_cpu() && lacks_simd_kernel(t.dtype()) && t.shape().rank() == 2 {
-                repacked += 1;
-                QTensor::quantize(&t.dequantize(device)?, GgmlDType::Q8_0)?
-            } else {
-                t
-            };
-            weight_bytes += t.storage_size_in_bytes() as u64;
-            Ok(t)
-        };
-        let norm = |t: QTensor, eps: f64| -> Result<RmsNorm> {
-            Ok(RmsNorm { weight: t.dequantize(device)?, eps: eps as f32 })
-        };
-        let has = |name: &str| ct.tensor_infos.contains_key(name);
-
-        let embd_q = Arc::new(get("token_embd.weight")?);
-        let embeddings = embd_q.dequantize(device)?;
-        let output = if has("output.weight") {
-            QMatMul::from_qtensor(get("output.weight")?)?
+        let quantization = dtype_counts.into_iter().max_by_key(|(_, n)| *n).map(|(k, _)| k).unwrap_or_else(|| "unknown".into());
+        let (backend, weight_bytes) = if device.is_cpu() {
+            let m = CpuDecoder::from_gguf(ct, reader, config.clone(), kernels::pool::global())?;
+            let b = m.weight_bytes;
+            (Backend::Cpu(Box::new(m)), b)
         } else {
-            // Tied embeddings: the output projection reuses the quantized embedding matrix.
-            QMatMul::from_arc(embd_q.clone())?
+            let m = CandleDecoder::from_gguf(ct, reader, config.clone(), device)?;
+            let b = m.weight_bytes;
+            (Backend::Candle(Box::new(m)), b)
         };
-        let norm_out = norm(get("output_norm.weight")?, config.rms_eps)?;
-
-        let mut layers = Vec::with_capacity(config.n_layers);
-        for i in 0..config.n_layers {
-            let p = format!("blk.{i}");
-            let bias = |get: &mut dyn FnMut(&str) -> Result<QTensor>, n: &str| -> Result<Option<Tensor>> {
-                let name = format!("{p}.{n}.bias");
-                if has(&name) {
-                    Ok(Some(get(&name)?.dequantize(device)?))
-                } else {
-                    Ok(None)
-                }
-            };
-            let bq = bias(&mut get, "attn_q")?;
-            let bk = bias(&mut get, "attn_k")?;
-            let bv = bias(&mut get, "attn_v")?;
-            if config.architecture == Architecture::Qwen2 && (bq.is_none() || bk.is_none() || bv.is_none()) {
-                return Err(EngineError::invalid(format!("qwen2 layer {i} lacks its QKV bias")));
-            }
-            layers.push(Layer {
-                attn_norm: norm(get(&format!("{p}.attn_norm.weight"))?, config.rms_eps)?,
-                wq: QMatMul::from_qtensor(get(&format!("{p}.attn_q.weight"))?)?,
-                wk: QMatMul::from_qtensor(get(&format!("{p}.attn_k.weight"))?)?,
-                wv: QMatMul::from_qtensor(get(&format!("{p}.attn_v.weight"))?)?,
-                bq,
-                bk,
-                bv,
-                wo: QMatMul::from_qtensor(get(&format!("{p}.attn_output.weight"))?)?,
-                ffn_norm: norm(get(&format!("{p}.ffn_norm.weight"))?, config.rms_eps)?,
-                w_gate: QMatMul::from_qtensor(get(&format!("{p}.ffn_gate.weight"))?)?,
-                w_up: QMatMul::from_qtensor(get(&format!("{p}.ffn_up.weight"))?)?,
-                w_down: QMatMul::from_qtensor(get(&format!("{p}.ffn_down.weight"))?)?,
-            });
-        }
-        let (cos, sin) = rope_tables(config.head_dim, config.rope_theta, config.context_length, device)?;
-        let mut quantization = dtype_counts
-            .into_iter()
-            .max_by_key(|(_, n)| *n)
-            .map(|(k, _)| k)
-            .unwrap_or_else(|| "unknown".into());
-        if repacked > 0 {
-            quantization.push_str(&format!(" ({repacked} tensors repacked to Q8_0)"));
-        }
-        Ok(Self {
-            config,
-            embeddings,
-            layers,
-            norm: norm_out,
-            output,
-            cos,
-            sin,
-            device: device.clone(),
-            weight_bytes,
-            quantization,
-            parameter_count,
-        })
+        Ok(Self { config, backend, device: device.clone(), weight_bytes, quantization, parameter_count })
     }
 
     /// A fresh, empty cache for a new sequence.
     pub fn new_cache(&self) -> SequenceCache {
-        SequenceCache { layers: (0..self.config.n_layers).map(|_| KvCache::new(2, KV_CHUNK)).collect() }
+        SequenceCache(match &self.backend {
+            Backend::Cpu(m) => CacheInner::Cpu(m.new_cache()),
+            Backend::Candle(m) => CacheInner::Candle(m.new_cache()),
+        })
     }
 
     pub fn device(&self) -> &Device {
         &self.device
     }
 
+    /// Which backend runs the model: `cpu-<isa>` or `candle`.
+    pub fn backend_name(&self) -> String {
+        match &self.backend {
+            Backend::Cpu(_) => format!("candela-cpu-{}", kernels::Isa::detect().name()),
+            Backend::Candle(_) => "candle".into(),
+        }
+    }
+
     /// Runs one step over a ragged batch and returns the logits of the last
-    /// new token of every sequence, shape `[batch, vocab]` (f32).
-    pub fn forward(&self, batch: &mut [StepInput<'_>]) -> Result<Tensor> {
+    /// new token of every sequence, `[batch · vocab]` row after row.
+    pub fn forward_logits(&self, batch: &mut [StepInput<'_>]) -> Result<Vec<f32>> {
         if batch.is_empty() {
             return Err(EngineError::Internal("empty forward batch".into()));
         }
-        let mut all_tokens = Vec::new();
-        let mut positions = Vec::new();
-        let mut spans = Vec::with_capacity(batch.len());
-        for item in batch.iter() {
-            if item.tokens.is_empty() {
-                return Err(EngineError::Internal("sequence with no new tokens in forward".into()));
+        let mismatch = || EngineError::Internal("a sequence cache from another backend".into());
+        match &self.backend {
+            Backend::Cpu(m) => {
+                let mut steps = Vec::with_capacity(batch.len());
+                for b in batch.iter_mut() {
+                    let CacheInner::Cpu(c) = &mut b.cache.0 else { return Err(mismatch()) };
+                    steps.push(CpuStep { tokens: b.tokens, cache: c });
+                }
+                m.forward(&mut steps)
             }
-            let start = item.cache.len();
-            if start + item.tokens.len() > self.config.context_length {
-                return Err(EngineError::ContextOverflow {
-                    prompt_tokens: start + item.tokens.len(),
-                    max_tokens: 0,
-                    needed: start + item.tokens.len(),
-                    context: self.config.context_length,
-                });
+            Backend::Candle(m) => {
+                let mut steps = Vec::with_capacity(batch.len());
+                for b in batch.iter_mut() {
+                    let CacheInner::Candle(c) = &mut b.cache.0 else { return Err(mismatch()) };
+                    steps.push(CandleStep { tokens: b.tokens, cache: c });
+                }
+                Ok(m.forward(&mut steps)?.flatten_all()?.to_vec1::<f32>()?)
             }
-            spans.push((all_tokens.len(), item.tokens.len()));
-            all_tokens.extend_from_slice(item.tokens);
-            positions.extend((start..start + item.tokens.len()).map(|p| p as u32));
         }
-        let n = all_tokens.len();
-        let cfg = &self.config;
-        let ids = Tensor::new(all_tokens.as_slice(), &self.device)?;
-        let pos = Tensor::new(positions.as_slice(), &self.device)?;
-        let cos = self.cos.index_select(&pos, 0)?;
-        let sin = self.sin.index_select(&pos, 0)?;
-        // Rows are tokens of every sequence: [1, n, hidden].
-        let mut x = self.embeddings.index_select(&ids, 0)?.unsqueeze(0)?;
-        for (li, layer) in self.layers.iter().enumerate() {
-            let residual = &x;
-            let h = layer.attn_norm.forward(&x)?;
-            let mut q = layer.wq.forward(&h)?;
-            let mut k = layer.wk.forward(&h)?;
-            let mut v = layer.wv.forward(&h)?;
-            if let (Some(bq), Some(bk), Some(bv)) = (&layer.bq, &layer.bk, &layer.bv) {
-                q = q.broadcast_add(bq)?;
-                k = k.broadcast_add(bk)?;
-                v = v.broadcast_add(bv)?;
-            }
-            let q = q.reshape((1, n, cfg.n_heads, cfg.head_dim))?.transpose(1, 2)?.contiguous()?;
-            let k = k.reshape((1, n, cfg.n_kv_heads, cfg.head_dim))?.transpose(1, 2)?.contiguous()?;
-            let v = v.reshape((1, n, cfg.n_kv_heads, cfg.head_dim))?.transpose(1, 2)?.contiguous()?;
-            let (q, k) = if cfg.architecture.interleaved_rope() {
-                (candle_nn::rotary_emb::rope_i(&q, &cos, &sin)?, candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?)
-            } else {
-                (candle_nn::rotary_emb::rope(&q, &cos, &sin)?, candle_nn::rotary_emb::rope(&k, &cos, &sin)?)
-            };
-            let mut outs = Vec::with_capacity(batch.len());
-            for (item, &(off, len)) in batch.iter_mut().zip(spans.iter()) {
-                let qi = q.narrow(2, off, len)?;
-                let ki = k.narrow(2, off, len)?.contiguous()?;
-                let vi = v.narrow(2, off, len)?.contiguous()?;
-                let (kc, vc) = item.cache.layers[li].append(&ki, &vi)?;
-                outs.push(self.attention(&qi, &kc, &vc, len)?);
-            }
-            let y = if outs.len() == 1 { outs.pop().unwrap() } else { Tensor::cat(&outs, 1)? };
-            let y = layer.wo.forward(&y)?;
-            let x1 = (residual + y)?;
-            let h = layer.ffn_norm.forward(&x1)?;
-            let gate = candle_nn::ops::silu(&layer.w_gate.forward(&h)?)?;
-            let up = layer.w_up.forward(&h)?;
-            let mlp = layer.w_down.forward(&(gate * up)?)?;
-            x = (x1 + mlp)?;
-        }
-        // Only the last new row of each sequence needs logits.
-        let last: Vec<u32> = spans.iter().map(|&(off, len)| (off + len - 1) as u32).collect();
-        let last = Tensor::new(last.as_slice(), &self.device)?;
-        let x = x.squeeze(0)?.index_select(&last, 0)?;
-        let x = self.norm.forward(&x)?;
-        let logits = self.output.forward(&x)?;
-        Ok(logits.to_dtype(DType::F32)?)
     }
 
-    /// Causal attention of `len` new queries against a sequence's cache.
-    /// Query heads sharing a KV head (GQA) are stacked as rows of one matrix,
-    /// so the K/V cache is never copied per query head. Returns `[1, len, hidden]`.
-    fn attention(&self, q: &Tensor, k: &Tensor, v: &Tensor, len: usize) -> Result<Tensor> {
-        let cfg = &self.config;
-        let (n_kv, hd) = (cfg.n_kv_heads, cfg.head_dim);
-        let n_rep = cfg.n_heads / n_kv;
-        let total = k.dim(2)?;
-        // Query head h reads KV head h / n_rep: [n_kv, n_rep * len, hd].
-        let q = q.contiguous()?.reshape((n_kv, n_rep * len, hd))?;
-        let k = k.contiguous()?.reshape((n_kv, total, hd))?;
-        let v = v.contiguous()?.reshape((n_kv, total, hd))?;
-        let scale = 1.0 / (hd as f64).sqrt();
-        let mut att = (q.matmul(&k.t()?)? * scale)?;
-        if len > 1 {
-            let past = total - len;
-            let mask: Vec<f32> = (0..len)
-                .flat_map(|i| (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }))
-                .collect();
-            let mask = Tensor::from_slice(&mask, (len, total), &self.device)?;
-            att = att.reshape((n_kv, n_rep, len, total))?.broadcast_add(&mask)?.reshape((n_kv, n_rep * len, total))?;
-        }
-        let att = candle_nn::ops::softmax_last_dim(&att)?;
-        let y = att.matmul(&v)?; // [n_kv, n_rep * len, hd] == [heads, len, hd]
-        Ok(y.reshape((1, cfg.n_heads, len, hd))?.transpose(1, 2)?.reshape((1, len, cfg.n_heads * hd))?)
+    /// [`DecoderModel::forward_logits`] as a `[batch, vocab]` tensor.
+    pub fn forward(&self, batch: &mut [StepInput<'_>]) -> Result<Tensor> {
+        let b = batch.len();
+        let logits = self.forward_logits(batch)?;
+        Ok(Tensor::from_vec(logits, (b, self.config.vocab_size), &Device::Cpu)?)
     }
 
     /// Logits for every position of `tokens` run one at a time through a fresh
@@ -315,35 +199,14 @@ impl DecoderModel {
         // Prefill returns only the last row, so run prefixes to get each position.
         for end in 1..=prefill {
             let mut c = self.new_cache();
-            let l = self.forward(&mut [StepInput { tokens: &tokens[..end], cache: &mut c }])?;
-            out.push(l.i(0)?.to_vec1::<f32>()?);
+            out.push(self.forward_logits(&mut [StepInput { tokens: &tokens[..end], cache: &mut c }])?);
         }
-        self.forward(&mut [StepInput { tokens: &tokens[..prefill], cache: &mut cache }])?;
+        self.forward_logits(&mut [StepInput { tokens: &tokens[..prefill], cache: &mut cache }])?;
         for t in &tokens[prefill..] {
-            let l = self.forward(&mut [StepInput { tokens: std::slice::from_ref(t), cache: &mut cache }])?;
-            out.push(l.i(0)?.to_vec1::<f32>()?);
+            out.push(self.forward_logits(&mut [StepInput { tokens: std::slice::from_ref(t), cache: &mut cache }])?);
         }
         Ok(out)
     }
-}
-
-/// Formats whose CPU matmul in candle has no AVX2 kernel (a scalar loop, several
-/// times slower). Such 2-D weights are re-quantized to Q8_0 at load on CPU:
-/// 8-bit blocks hold a 4/5-bit block's values almost exactly, at ~1.6x the memory.
-fn lacks_simd_kernel(dtype: GgmlDType) -> bool {
-    matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
-}
-
-/// cos/sin tables `[context, head_dim / 2]` for RoPE.
-fn rope_tables(head_dim: usize, theta: f32, context: usize, device: &Device) -> Result<(Tensor, Tensor)> {
-    let inv: Vec<f32> = (0..head_dim)
-        .step_by(2)
-        .map(|i| 1f32 / theta.powf(i as f32 / head_dim as f32))
-        .collect();
-    let inv = Tensor::from_vec(inv, (1, head_dim / 2), device)?;
-    let t = Tensor::arange(0u32, context as u32, device)?.to_dtype(DType::F32)?.reshape((context, 1))?;
-    let freqs = t.matmul(&inv)?;
-    Ok((freqs.cos()?, freqs.sin()?))
 }
 
 #[allow(dead_code)]
@@ -351,4 +214,3 @@ fn _assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<DecoderModel>();
 }
-

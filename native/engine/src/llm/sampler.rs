@@ -24,6 +24,9 @@ pub struct SamplingParams {
     pub stop: Vec<String>,
     /// Keep generating past end-of-sequence tokens (benchmarks only).
     pub ignore_eos: bool,
+    /// Reuse the K/V of a cached prompt prefix (llama.cpp's `cache_prompt`).
+    /// Outputs are the same either way; benchmarks of prefill turn it off.
+    pub cache_prompt: bool,
 }
 
 impl Default for SamplingParams {
@@ -38,6 +41,7 @@ impl Default for SamplingParams {
             max_tokens: 256,
             stop: Vec::new(),
             ignore_eos: false,
+            cache_prompt: true,
         }
     }
 }
@@ -70,20 +74,41 @@ pub struct Sampler {
     params: SamplingParams,
     rng: StdRng,
     pub seed: u64,
+    /// Unnormalised probabilities over the vocabulary, reused between tokens.
+    weights: Vec<f32>,
+}
+
+/// Candidates ordered by logit, descending; ties by id, for determinism.
+fn by_logit(logits: &[f32]) -> impl Fn(&u32, &u32) -> std::cmp::Ordering + '_ {
+    move |a, b| logits[*b as usize].total_cmp(&logits[*a as usize]).then(a.cmp(b))
 }
 
 impl Sampler {
     pub fn new(params: SamplingParams) -> Self {
         let seed = params.seed.unwrap_or_else(|| rand::rng().random());
-        Self { rng: StdRng::seed_from_u64(seed), params, seed }
+        Self { rng: StdRng::seed_from_u64(seed), params, seed, weights: Vec::new() }
     }
 
     /// Picks the next token from `logits`, given the tokens seen so far.
     pub fn sample(&mut self, logits: &mut [f32], history: &[u32]) -> u32 {
+        self.sample_after(logits, &[], history)
+    }
+
+    /// [`Sampler::sample`] with the history in two parts (prompt, then the
+    /// tokens generated so far), so callers never concatenate them.
+    ///
+    /// The vocabulary is sorted only as far as needed: top-k selects its k
+    /// candidates in linear time, top-p sorts a growing head of the
+    /// distribution until it holds the nucleus, and plain temperature
+    /// sampling sorts nothing.
+    pub fn sample_after(&mut self, logits: &mut [f32], prompt: &[u32], generated: &[u32]) -> u32 {
         let p = &self.params;
         if p.repetition_penalty != 1.0 {
-            let start = history.len().saturating_sub(p.repeat_last_n);
-            let mut seen = history[start..].to_vec();
+            let n = p.repeat_last_n;
+            let from_gen = generated.len().min(n);
+            let from_prompt = prompt.len().min(n - from_gen);
+            let mut seen: Vec<u32> = prompt[prompt.len() - from_prompt..].to_vec();
+            seen.extend_from_slice(&generated[generated.len() - from_gen..]);
             seen.sort_unstable();
             seen.dedup();
             for &t in &seen {
@@ -95,43 +120,74 @@ impl Sampler {
         if p.temperature <= 0.0 {
             return argmax(logits);
         }
-        // Candidates sorted by logit, descending; ties broken by id for determinism.
-        let mut idx: Vec<u32> = (0..logits.len() as u32).collect();
-        let k = if p.top_k > 0 { p.top_k.min(idx.len()) } else { idx.len() };
-        let cmp = |a: &u32, b: &u32| {
-            logits[*b as usize].total_cmp(&logits[*a as usize]).then(a.cmp(b))
-        };
-        if k < idx.len() {
-            idx.select_nth_unstable_by(k - 1, cmp);
-            idx.truncate(k);
+        let (t, vocab) = (p.temperature, logits.len());
+        let cmp = by_logit(logits);
+        if p.top_k > 0 && p.top_k < vocab {
+            let mut idx: Vec<u32> = (0..vocab as u32).collect();
+            idx.select_nth_unstable_by(p.top_k - 1, &cmp);
+            idx.truncate(p.top_k);
+            idx.sort_unstable_by(&cmp);
+            let max = logits[idx[0] as usize];
+            let w: Vec<f32> = idx.iter().map(|&i| ((logits[i as usize] - max) / t).exp()).collect();
+            let sum: f32 = w.iter().sum();
+            return self.draw_nucleus(&idx, &w, sum);
         }
-        idx.sort_unstable_by(cmp);
-        let max = logits[idx[0] as usize];
-        let mut probs: Vec<f32> = idx.iter().map(|&i| ((logits[i as usize] - max) / p.temperature).exp()).collect();
-        let sum: f32 = probs.iter().sum();
-        probs.iter_mut().for_each(|x| *x /= sum);
-        if p.top_p < 1.0 {
+        // The whole vocabulary: weights once, in id order.
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        self.weights.clear();
+        self.weights.extend(logits.iter().map(|&l| ((l - max) / t).exp()));
+        let sum: f32 = self.weights.iter().sum();
+        if p.top_p >= 1.0 {
+            let mut r = self.rng.random::<f32>() * sum;
+            for (i, w) in self.weights.iter().enumerate() {
+                r -= w;
+                if r <= 0.0 {
+                    return i as u32;
+                }
+            }
+            return argmax(logits);
+        }
+        // Sort a head of the distribution big enough to hold the nucleus.
+        let mut head = 256.min(vocab);
+        loop {
+            let mut idx: Vec<u32> = (0..vocab as u32).collect();
+            if head < vocab {
+                idx.select_nth_unstable_by(head - 1, &cmp);
+                idx.truncate(head);
+            }
+            idx.sort_unstable_by(&cmp);
+            let mass: f32 = idx.iter().map(|&i| self.weights[i as usize]).sum::<f32>() / sum;
+            if mass >= p.top_p || head == vocab {
+                let w: Vec<f32> = idx.iter().map(|&i| self.weights[i as usize]).collect();
+                return self.draw_nucleus(&idx, &w, sum);
+            }
+            head = (head * 4).min(vocab);
+        }
+    }
+
+    /// Draws from candidates `idx` (sorted, descending) with weights `w`
+    /// (normalised by `sum`), keeping the smallest prefix reaching top-p.
+    fn draw_nucleus(&mut self, idx: &[u32], w: &[f32], sum: f32) -> u32 {
+        let mut keep = idx.len();
+        if self.params.top_p < 1.0 {
             let mut acc = 0.0;
-            let mut keep = probs.len();
-            for (i, pr) in probs.iter().enumerate() {
-                acc += pr;
-                if acc >= p.top_p {
+            for (i, x) in w.iter().enumerate() {
+                acc += x / sum;
+                if acc >= self.params.top_p {
                     keep = i + 1;
                     break;
                 }
             }
-            probs.truncate(keep);
-            idx.truncate(keep);
         }
-        let total: f32 = probs.iter().sum();
+        let total: f32 = w[..keep].iter().sum();
         let mut r = self.rng.random::<f32>() * total;
-        for (i, pr) in probs.iter().enumerate() {
-            r -= pr;
+        for (i, x) in w[..keep].iter().enumerate() {
+            r -= x;
             if r <= 0.0 {
                 return idx[i];
             }
         }
-        *idx.last().unwrap()
+        idx[keep - 1]
     }
 }
 
@@ -192,6 +248,50 @@ mod tests {
         for _ in 0..50 {
             assert_eq!(s.sample(&mut [10.0, 0.0, 0.0, 0.0], &[]), 0);
         }
+    }
+
+    /// The partial sort gives the same nucleus as sorting the whole vocabulary.
+    #[test]
+    fn top_p_over_a_large_vocabulary_matches_a_full_sort() {
+        use rand::Rng;
+        let mut rng = StdRng::seed_from_u64(11);
+        let logits: Vec<f32> = (0..5000).map(|_| rng.random::<f32>() * 8.0).collect();
+        for top_p in [0.05f32, 0.5, 0.95, 0.999] {
+            let params = SamplingParams { temperature: 0.7, top_p, seed: Some(5), ..Default::default() };
+            // Reference: every token sorted, the smallest prefix reaching top_p.
+            let mut idx: Vec<u32> = (0..logits.len() as u32).collect();
+            idx.sort_unstable_by(by_logit(&logits));
+            let max = logits[idx[0] as usize];
+            let w: Vec<f32> = idx.iter().map(|&i| ((logits[i as usize] - max) / 0.7).exp()).collect();
+            let sum: f32 = w.iter().sum();
+            let (mut acc, mut keep) = (0.0, w.len());
+            for (i, x) in w.iter().enumerate() {
+                acc += x / sum;
+                if acc >= top_p {
+                    keep = i + 1;
+                    break;
+                }
+            }
+            let nucleus: std::collections::HashSet<u32> = idx[..keep].iter().copied().collect();
+            let mut s = Sampler::new(params);
+            let mut drawn = std::collections::HashSet::new();
+            for _ in 0..400 {
+                let t = s.sample(&mut logits.clone(), &[]);
+                assert!(nucleus.contains(&t), "top_p {top_p}: token {t} is outside the nucleus of {keep}");
+                drawn.insert(t);
+            }
+            assert!(keep == 1 || drawn.len() > 1, "top_p {top_p}: always the same token");
+        }
+    }
+
+    #[test]
+    fn repetition_penalty_counts_prompt_and_generated_tokens() {
+        let params = SamplingParams { repetition_penalty: 2.0, repeat_last_n: 2, ..Default::default() };
+        let mut s = Sampler::new(params);
+        // Token 1 was seen in the prompt, within the last 2 tokens: demoted.
+        assert_eq!(s.sample_after(&mut logits(), &[1], &[3]), 4);
+        // Beyond the last 2 tokens: not demoted.
+        assert_eq!(s.sample_after(&mut logits(), &[1], &[3, 0]), 1);
     }
 
     #[test]

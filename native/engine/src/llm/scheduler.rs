@@ -10,6 +10,7 @@
 //! checked before every step, so a cancelled sequence stops within one step.
 
 use super::model::{SequenceCache, StepInput};
+use super::prefix_cache::{common_prefix, PrefixCache, MIN_REUSE};
 use super::sampler::Sampler;
 use super::sink::{EventSink, HIGH_WATER};
 use super::text::{IncrementalDecoder, StopMatcher, StopOutcome};
@@ -32,11 +33,13 @@ pub struct SchedulerConfig {
     /// Prompt tokens processed per step (long prompts are chunked so running
     /// sequences keep producing tokens).
     pub prefill_chunk: usize,
+    /// Bytes of finished sequences' K/V kept for prompt reuse (0: off).
+    pub prefix_cache_bytes: usize,
 }
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
-        Self { max_batch: 16, max_queue: 256, prefill_chunk: 512 }
+        Self { max_batch: 16, max_queue: 256, prefill_chunk: 512, prefix_cache_bytes: 256 << 20 }
     }
 }
 
@@ -48,6 +51,12 @@ pub struct SchedulerStats {
     pub completed: AtomicU64,
     pub prompt_tokens: AtomicU64,
     pub generated_tokens: AtomicU64,
+    /// Prompt tokens of admitted requests that asked for prefix reuse.
+    pub prefix_cache_queries: AtomicU64,
+    /// Of those, tokens whose K/V were reused.
+    pub prefix_cache_hits: AtomicU64,
+    /// Bytes the prefix cache holds now.
+    pub prefix_cache_bytes: AtomicU64,
 }
 
 pub(crate) struct Pending {
@@ -73,6 +82,8 @@ struct Sequence {
     stop: StopMatcher,
     /// Prompt tokens already in the cache.
     prefilled: usize,
+    /// Of those, tokens reused from another sequence's cache.
+    cached: usize,
     /// Generated token ids (the last one not yet fed to the model).
     generated: Vec<u32>,
     text: String,
@@ -93,6 +104,7 @@ impl Sequence {
 pub(crate) fn run(llm: Arc<Llm>, rx: Receiver<Command>, cfg: SchedulerConfig, stats: Arc<SchedulerStats>) {
     let mut waiting: VecDeque<Pending> = VecDeque::new();
     let mut running: Vec<Sequence> = Vec::new();
+    let mut prefixes = PrefixCache::new(cfg.prefix_cache_bytes);
     let mut draining = false;
     loop {
         // 1. Commands: block only when there is nothing to do.
@@ -133,12 +145,20 @@ pub(crate) fn run(llm: Arc<Llm>, rx: Receiver<Command>, cfg: SchedulerConfig, st
             let Some(p) = waiting.pop_front() else { break };
             let sampler = Sampler::new(p.params.clone());
             let stop = StopMatcher::new(p.params.stop.clone());
+            let (cached, cache) = if p.params.cache_prompt {
+                stats.prefix_cache_queries.fetch_add(p.prompt.len() as u64, Ordering::Relaxed);
+                reuse_prefix(&llm, &mut prefixes, &running, &p.prompt)
+            } else {
+                (0, llm.model.new_cache())
+            };
+            stats.prefix_cache_hits.fetch_add(cached as u64, Ordering::Relaxed);
             running.push(Sequence {
-                cache: llm.model.new_cache(),
+                cache,
                 sampler,
                 decoder: IncrementalDecoder::new(),
                 stop,
-                prefilled: 0,
+                prefilled: cached,
+                cached,
                 generated: Vec::new(),
                 text: String::new(),
                 unsent_ids: Vec::new(),
@@ -156,7 +176,7 @@ pub(crate) fn run(llm: Arc<Llm>, rx: Receiver<Command>, cfg: SchedulerConfig, st
         while i < running.len() {
             if running[i].p.cancel.load(Ordering::Relaxed) {
                 let seq = running.swap_remove(i);
-                finish(&llm, seq, FinishReason::Cancelled, None, &stats);
+                finish(&llm, seq, FinishReason::Cancelled, None, &stats, &mut prefixes);
             } else {
                 i += 1;
             }
@@ -211,12 +231,11 @@ pub(crate) fn run(llm: Arc<Llm>, rx: Receiver<Command>, cfg: SchedulerConfig, st
             }
             // A panic inside candle must not kill the thread and strand every
             // consumer: it fails this step's sequences like any other error.
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                llm.model.forward(&mut inputs).and_then(|t| Ok(t.to_vec2::<f32>()?))
-            }))
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| llm.model.forward_logits(&mut inputs)))
             .unwrap_or_else(|_| Err(EngineError::Internal("panic in the model's forward pass".into())))
         };
-        let logits = match outcome {
+        let vocab = llm.model.config.vocab_size;
+        let mut logits = match outcome {
             Ok(l) => l,
             Err(e) => {
                 // A failed step fails every sequence in it; the thread lives on.
@@ -225,7 +244,7 @@ pub(crate) fn run(llm: Arc<Llm>, rx: Receiver<Command>, cfg: SchedulerConfig, st
                 idxs.sort_unstable_by(|a, b| b.cmp(a));
                 for idx in idxs {
                     let seq = running.swap_remove(idx);
-                    finish(&llm, seq, FinishReason::Error, Some(&e), &stats);
+                    finish(&llm, seq, FinishReason::Error, Some(&e), &stats, &mut prefixes);
                 }
                 stats.running.store(running.len(), Ordering::Relaxed);
                 continue;
@@ -241,11 +260,10 @@ pub(crate) fn run(llm: Arc<Llm>, rx: Receiver<Command>, cfg: SchedulerConfig, st
                 if s.prefilling() {
                     continue; // more prompt chunks to go: these logits are not needed
                 }
+                s.cache.start_decoding();
             }
-            let mut row_logits = logits[row].clone();
-            let mut history = s.p.prompt.clone();
-            history.extend_from_slice(&s.generated);
-            let tok = s.sampler.sample(&mut row_logits, &history);
+            let row_logits = &mut logits[row * vocab..(row + 1) * vocab];
+            let tok = s.sampler.sample_after(row_logits, &s.p.prompt, &s.generated);
             if s.first_token.is_none() {
                 s.first_token = Some(Instant::now());
             }
@@ -288,7 +306,7 @@ pub(crate) fn run(llm: Arc<Llm>, rx: Receiver<Command>, cfg: SchedulerConfig, st
         done.sort_unstable_by_key(|d| std::cmp::Reverse(d.0));
         for (idx, reason) in done {
             let seq = running.swap_remove(idx);
-            finish(&llm, seq, reason, None, &stats);
+            finish(&llm, seq, reason, None, &stats, &mut prefixes);
         }
         stats.running.store(running.len(), Ordering::Relaxed);
     }
@@ -296,7 +314,28 @@ pub(crate) fn run(llm: Arc<Llm>, rx: Receiver<Command>, cfg: SchedulerConfig, st
     stats.waiting.store(0, Ordering::Relaxed);
 }
 
-fn finish(llm: &Llm, mut s: Sequence, reason: FinishReason, err: Option<&EngineError>, stats: &SchedulerStats) {
+/// The cache a new sequence starts from: a copy of the longest prefix of its
+/// prompt held by the prefix cache or by a running sequence's prompt (a
+/// burst of requests sharing a system prompt), else an empty one.
+fn reuse_prefix(llm: &Llm, prefixes: &mut PrefixCache, running: &[Sequence], prompt: &[u32]) -> (usize, SequenceCache) {
+    let limit = prompt.len().saturating_sub(1);
+    let live = running
+        .iter()
+        .map(|s| (common_prefix(&s.p.prompt[..s.prefilled.min(s.p.prompt.len())], &prompt[..limit]), s))
+        .max_by_key(|(n, _)| *n)
+        .filter(|(n, _)| *n >= MIN_REUSE);
+    let stored = prefixes.lookup(prompt);
+    match (live, stored) {
+        (Some((n, s)), stored) if stored.as_ref().is_none_or(|(m, _)| n > *m) => match s.cache.prefix(n) {
+            Some(c) => (n, c),
+            None => stored.unwrap_or_else(|| (0, llm.model.new_cache())),
+        },
+        (_, Some(found)) => found,
+        _ => (0, llm.model.new_cache()),
+    }
+}
+
+fn finish(llm: &Llm, mut s: Sequence, reason: FinishReason, err: Option<&EngineError>, stats: &SchedulerStats, prefixes: &mut PrefixCache) {
     // Release text held back for stop matching or an incomplete character,
     // unless a stop sequence ended the output.
     if !s.hit_stop_sequence {
@@ -314,8 +353,16 @@ fn finish(llm: &Llm, mut s: Sequence, reason: FinishReason, err: Option<&EngineE
     let error = err.map(|e| (e.code().as_str().to_string(), e.to_string()));
     stats.completed.fetch_add(1, Ordering::Relaxed);
     stats.prompt_tokens.fetch_add(s.p.prompt.len() as u64, Ordering::Relaxed);
-    let result = finished(&s.p, &s.text, s.generated.len(), reason, error, s.sampler.seed, s.admitted, now, s.first_token);
+    let mut result = finished(&s.p, &s.text, s.generated.len(), reason, error, s.sampler.seed, s.admitted, now, s.first_token);
+    result.usage.cached_prompt_tokens = s.cached;
     s.p.sink.deliver(GenerationEvent::Done(result));
+    // Keep the K/V for later prompts that start the same way (a failed step's may be partial).
+    if reason != FinishReason::Error && s.p.params.cache_prompt {
+        let mut tokens = std::mem::take(&mut s.p.prompt);
+        tokens.extend_from_slice(&s.generated);
+        prefixes.insert(tokens, s.cache);
+        stats.prefix_cache_bytes.store(prefixes.bytes() as u64, Ordering::Relaxed);
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -343,6 +390,7 @@ fn finished(
         finish_reason: reason,
         usage: Usage {
             prompt_tokens: p.prompt.len(),
+            cached_prompt_tokens: 0,
             completion_tokens,
             total_tokens: p.prompt.len() + completion_tokens,
         },

@@ -49,6 +49,8 @@ impl FinishReason {
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Usage {
     pub prompt_tokens: usize,
+    /// Prompt tokens whose K/V came from the prefix cache instead of being computed.
+    pub cached_prompt_tokens: usize,
     pub completion_tokens: usize,
     pub total_tokens: usize,
 }

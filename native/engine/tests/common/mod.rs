@@ -18,6 +18,10 @@ pub fn scratch() -> &'static Path {
 
 /// Writes (once per process and kind) a tiny GGUF and returns its path.
 pub fn tiny_llm_path(arch: TinyArch, dtype: TinyDtype) -> PathBuf {
+    // Tests run on parallel threads: one writes while the others wait, so
+    // none reads a half-written file.
+    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = WRITING.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch().join(format!("{arch:?}-{dtype:?}"));
     let name = fixtures::tiny_llm_file_name(arch, dtype);
     let path = dir.join(&name);
@@ -39,6 +43,8 @@ pub fn tiny_handle(arch: TinyArch, dtype: TinyDtype, cfg: SchedulerConfig) -> Ll
 
 /// Writes (once per process) a tiny BERT directory.
 pub fn tiny_bert_dir(kind: TinyBert) -> PathBuf {
+    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = WRITING.lock().unwrap_or_else(|e| e.into_inner());
     let path = scratch().join(kind.dir_name());
     if !path.join("config.json").exists() {
         fixtures::write_tiny_bert(scratch(), kind).unwrap();
