@@ -2,12 +2,13 @@
 //! and a cross-encoder reranker (pooler + classifier, raw logits), both
 //! batched with padding masks and explicit truncation.
 
+pub mod cpu;
 pub mod worker;
 
 use crate::{EngineError, Result};
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, Module, VarBuilder};
-use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+use candle_transformers::models::bert::{BertModel, Config as BertConfig, HiddenAct, PositionEmbeddingType};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use tokenizers::{PaddingParams, Tokenizer};
@@ -41,9 +42,16 @@ struct StConfig {
     max_seq_length: Option<usize>,
 }
 
+/// Where the forward pass runs: Candela's kernels on the CPU; candle on a
+/// GPU (and for BERT variants the CPU path does not cover).
+enum Backend {
+    Cpu(cpu::CpuBert),
+    Candle(BertModel),
+}
+
 /// Shared parts of both encoders.
 struct Encoder {
-    bert: BertModel,
+    backend: Backend,
     tokenizer: Tokenizer,
     /// The same tokenizer, truncating to `max_len`.
     truncating: Tokenizer,
@@ -80,10 +88,25 @@ impl Encoder {
         let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json")).map_err(EngineError::tokenizer)?;
         let file = weights_file(dir)?;
         let weight_bytes = std::fs::metadata(&file)?.len();
-        // SAFETY: the file is memory-mapped read-only; Candela's model files are
-        // written once by the fetch command and never modified while loaded.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(std::slice::from_ref(&file), DType::F32, device)? };
-        let bert = BertModel::load(vb, &config)?;
+        let cpu_supported = matches!(config.hidden_act, HiddenAct::Gelu) && matches!(config.position_embedding_type, PositionEmbeddingType::Absolute);
+        let backend = if device.is_cpu() && cpu_supported {
+            let dims = cpu::Dims {
+                hidden: config.hidden_size,
+                heads: config.num_attention_heads,
+                layers: config.num_hidden_layers,
+                intermediate: config.intermediate_size,
+                max_positions: config.max_position_embeddings,
+                type_vocab: config.type_vocab_size,
+                vocab: config.vocab_size,
+                eps: config.layer_norm_eps as f32,
+            };
+            Backend::Cpu(cpu::CpuBert::load(&file, dims, config.model_type.as_deref(), crate::kernels::pool::global())?)
+        } else {
+            // SAFETY: the file is memory-mapped read-only; Candela's model files are
+            // written once by the fetch command and never modified while loaded.
+            let vb = unsafe { VarBuilder::from_mmaped_safetensors(std::slice::from_ref(&file), DType::F32, device)? };
+            Backend::Candle(BertModel::load(vb, &config)?)
+        };
         let st_max = std::fs::read_to_string(dir.join("sentence_bert_config.json"))
             .ok()
             .and_then(|s| serde_json::from_str::<StConfig>(&s).ok())
@@ -97,17 +120,17 @@ impl Encoder {
             .with_truncation(Some(tokenizers::TruncationParams { max_length: max_len, ..Default::default() }))
             .map_err(EngineError::tokenizer)?;
         let parameter_count = count_params(&file)?;
-        Ok(Self { bert, tokenizer, truncating, config, device: device.clone(), max_len, weight_bytes, parameter_count })
+        Ok(Self { backend, tokenizer, truncating, config, device: device.clone(), max_len, weight_bytes, parameter_count })
     }
 
     /// Tokenizes inputs. Over-long inputs are truncated (longest part first,
     /// as sentence-transformers does) when `truncate`, an error otherwise.
-    fn encode(&self, inputs: Vec<tokenizers::EncodeInput<'_>>, truncate: bool) -> Result<(Tensor, Tensor, Tensor)> {
+    fn tokenize(&self, inputs: Vec<tokenizers::EncodeInput<'_>>, truncate: bool) -> Result<Vec<tokenizers::Encoding>> {
         if inputs.is_empty() {
             return Err(EngineError::invalid("no inputs"));
         }
         let tok = if truncate { &self.truncating } else { &self.tokenizer };
-        let mut encs = tok.encode_batch(inputs, true).map_err(EngineError::tokenizer)?;
+        let encs = tok.encode_batch(inputs, true).map_err(EngineError::tokenizer)?;
         if let Some((i, e)) = encs.iter().enumerate().find(|(_, e)| e.len() > self.max_len) {
             return Err(EngineError::invalid(format!(
                 "input {i} has {} tokens, more than the model's maximum of {}; pass truncate to cut it",
@@ -115,15 +138,45 @@ impl Encoder {
                 self.max_len
             )));
         }
-        let pad = PaddingParams { pad_id: self.config.pad_token_id as u32, ..Default::default() };
-        tokenizers::pad_encodings(&mut encs, &pad).map_err(EngineError::tokenizer)?;
-        let n = encs.len();
-        let len = encs[0].len();
-        let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> { encs.iter().flat_map(|e| f(e).to_vec()).collect() };
-        let ids = Tensor::from_vec(flat(&|e| e.get_ids()), (n, len), &self.device)?;
-        let types = Tensor::from_vec(flat(&|e| e.get_type_ids()), (n, len), &self.device)?;
-        let mask = Tensor::from_vec(flat(&|e| e.get_attention_mask()), (n, len), &self.device)?;
-        Ok((ids, types, mask))
+        Ok(encs)
+    }
+
+    /// Hidden states of each input, one `[len, hidden]` matrix per input
+    /// (flattened), and each input's token count.
+    fn hidden(&self, inputs: Vec<tokenizers::EncodeInput<'_>>, truncate: bool) -> Result<(Vec<Vec<f32>>, Vec<usize>)> {
+        let mut encs = self.tokenize(inputs, truncate)?;
+        let h = self.config.hidden_size;
+        match &self.backend {
+            Backend::Cpu(m) => {
+                // Every sequence at its own length: no padding.
+                let seqs: Vec<(&[u32], &[u32])> = encs.iter().map(|e| (e.get_ids(), e.get_type_ids())).collect();
+                let all = m.forward(&seqs)?;
+                let lens: Vec<usize> = encs.iter().map(|e| e.len()).collect();
+                let mut out = Vec::with_capacity(lens.len());
+                let mut off = 0;
+                for &l in &lens {
+                    out.push(all[off * h..(off + l) * h].to_vec());
+                    off += l;
+                }
+                Ok((out, lens))
+            }
+            Backend::Candle(bert) => {
+                let lens: Vec<usize> = encs.iter().map(|e| e.len()).collect();
+                let pad = PaddingParams { pad_id: self.config.pad_token_id as u32, ..Default::default() };
+                tokenizers::pad_encodings(&mut encs, &pad).map_err(EngineError::tokenizer)?;
+                let n = encs.len();
+                let len = encs[0].len();
+                let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> { encs.iter().flat_map(|e| f(e).to_vec()).collect() };
+                let ids = Tensor::from_vec(flat(&|e| e.get_ids()), (n, len), &self.device)?;
+                let types = Tensor::from_vec(flat(&|e| e.get_type_ids()), (n, len), &self.device)?;
+                let mask = Tensor::from_vec(flat(&|e| e.get_attention_mask()), (n, len), &self.device)?;
+                let hidden = bert.forward(&ids, &types, Some(&mask))?.to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
+                let out = (0..n)
+                    .map(|i| Ok(hidden.get(i)?.narrow(0, 0, lens[i])?.flatten_all()?.to_vec1::<f32>()?))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok((out, lens))
+            }
+        }
     }
 
     fn info(&self, pooling: Option<Pooling>) -> EncoderInfo {
@@ -204,18 +257,28 @@ impl Embedder {
             return Err(EngineError::invalid("texts must not be empty strings"));
         }
         let inputs = texts.iter().map(|t| tokenizers::EncodeInput::Single(t.as_str().into())).collect();
-        let (ids, types, mask) = self.enc.encode(inputs, truncate)?;
-        let hidden = self.enc.bert.forward(&ids, &types, Some(&mask))?; // [n, len, h]
-        let pooled = match self.pooling {
-            Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
-            Pooling::Mean => {
-                let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-                let sum = hidden.broadcast_mul(&m)?.sum(1)?;
-                sum.broadcast_div(&m.sum(1)?)?
-            }
-        };
-        let norm = pooled.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-        Ok(pooled.broadcast_div(&norm)?.to_vec2::<f32>()?)
+        let (hidden, lens) = self.enc.hidden(inputs, truncate)?;
+        let h = self.enc.config.hidden_size;
+        Ok(hidden
+            .iter()
+            .zip(&lens)
+            .map(|(states, &len)| {
+                let mut v: Vec<f32> = match self.pooling {
+                    Pooling::Cls => states[..h].to_vec(),
+                    Pooling::Mean => {
+                        let mut sum = vec![0f32; h];
+                        for row in states.chunks_exact(h).take(len) {
+                            sum.iter_mut().zip(row).for_each(|(s, x)| *s += x);
+                        }
+                        sum.iter_mut().for_each(|s| *s /= len as f32);
+                        sum
+                    }
+                };
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                v.iter_mut().for_each(|x| *x /= norm);
+                v
+            })
+            .collect())
     }
 }
 
@@ -254,9 +317,10 @@ impl CrossEncoder {
             .iter()
             .map(|d| tokenizers::EncodeInput::Dual(query.into(), d.as_str().into()))
             .collect();
-        let (ids, types, mask) = self.enc.encode(inputs, truncate)?;
-        let hidden = self.enc.bert.forward(&ids, &types, Some(&mask))?;
-        let cls = hidden.narrow(1, 0, 1)?.squeeze(1)?;
+        let (hidden, _) = self.enc.hidden(inputs, truncate)?;
+        let h = self.enc.config.hidden_size;
+        let cls: Vec<f32> = hidden.iter().flat_map(|s| s[..h].to_vec()).collect();
+        let cls = Tensor::from_vec(cls, (hidden.len(), h), &Device::Cpu)?.to_device(&self.enc.device)?;
         let pooled = self.pooler.forward(&cls)?.tanh()?;
         let logits = self.classifier.forward(&pooled)?.squeeze(1)?;
         Ok(logits.to_vec1::<f32>()?)
