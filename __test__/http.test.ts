@@ -5,6 +5,7 @@
  * → engine cancellation, and graceful shutdown.
  */
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EventSourceParserStream, type EventSourceMessage } from 'eventsource-parser/stream';
 import { writeTestModel } from '../src/engine/index.ts';
@@ -49,7 +50,8 @@ before(async () => {
       { name: 'tiny-emb', role: 'embedder', path: writeTestModel(dir, 'bert-mean') },
       { name: 'tiny-rerank', role: 'reranker', path: writeTestModel(dir, 'cross-encoder') },
       // One running sequence and one waiting: the third concurrent request is refused.
-      { name: 'tiny-busy', role: 'llm', path: writeTestModel(dir, 'llama', 'q8_0'), maxBatch: 1, maxQueue: 1 },
+      // A long context, so each generation outlasts the others' arrival however fast the engine is.
+      { name: 'tiny-busy', role: 'llm', path: writeTestModel(path.join(dir, 'busy'), 'llama', 'q8_0', 4096), maxBatch: 1, maxQueue: 1 },
     ],
     { bodyLimitBytes: 64 * 1024, sseHeartbeatMs: 200, shutdownGraceMs: 5000 },
   );
@@ -216,7 +218,7 @@ describe('bad input', () => {
 describe('overload', () => {
   it('a full engine queue answers 429 with Retry-After; accepted requests complete', async () => {
     const responses = await Promise.all(
-      Array.from({ length: 8 }, () => post('/v1/generate', { model: 'tiny-busy', prompt: 'x', max_tokens: 60, ignore_eos: true })),
+      Array.from({ length: 8 }, () => post('/v1/generate', { model: 'tiny-busy', prompt: 'x', max_tokens: 2000, ignore_eos: true })),
     );
     const limited = responses.filter((r) => r.status === 429);
     assert.ok(limited.length > 0, 'some requests must be refused');
@@ -224,7 +226,7 @@ describe('overload', () => {
     await expectError(limited[0]!, 429, 'overloaded');
     const ok = responses.filter((r) => r.status === 200);
     assert.ok(ok.length >= 1);
-    for (const r of ok) assert.equal(((await r.json()) as { usage: { completion_tokens: number } }).usage.completion_tokens, 60);
+    for (const r of ok) assert.equal(((await r.json()) as { usage: { completion_tokens: number } }).usage.completion_tokens, 2000);
   });
 });
 

@@ -29,6 +29,10 @@ const ConfigSchema = z.object({
   maxBatch: z.coerce.number().int().min(1).max(256),
   /** LLM scheduler: requests allowed to wait before OVERLOADED. */
   maxQueue: z.coerce.number().int().min(1).max(100_000),
+  /** Threads of the engine's CPU worker pool, shared by every model (0: one per physical core). */
+  threads: z.coerce.number().int().min(0).max(1024),
+  /** LLM: MiB of finished sequences' K/V kept per model for prompt prefix reuse (0: off). */
+  prefixCacheMb: z.coerce.number().int().min(0).max(1 << 20),
   /** HTTP listen address and port (0: any free port). */
   host: z.string().min(1),
   port: z.coerce.number().int().min(0).max(65_535),
@@ -93,6 +97,8 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   CANDELA_NPM_REGISTRY_URL: 'npmRegistryUrl',
   CANDELA_MAX_BATCH: 'maxBatch',
   CANDELA_MAX_QUEUE: 'maxQueue',
+  CANDELA_THREADS: 'threads',
+  CANDELA_PREFIX_CACHE_MB: 'prefixCacheMb',
   CANDELA_HOST: 'host',
   CANDELA_PORT: 'port',
   CANDELA_BODY_LIMIT_BYTES: 'bodyLimitBytes',
@@ -134,6 +140,8 @@ const DEFAULTS = {
   npmRegistryUrl: 'https://registry.npmjs.org',
   maxBatch: 16,
   maxQueue: 256,
+  threads: 0,
+  prefixCacheMb: 256,
   host: '127.0.0.1',
   port: 8080,
   bodyLimitBytes: 2 * 1024 * 1024,

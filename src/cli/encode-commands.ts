@@ -13,7 +13,7 @@ export async function embedCommand(args: string[], config: Config): Promise<numb
   if (!values.model) throw new UsageError('embed needs --model NAME');
   if (positionals.length === 0) throw new UsageError('embed needs at least one TEXT');
   if (positionals.some((t) => t === '')) throw new UsageError('TEXT must not be empty');
-  const engine = new Engine();
+  const engine = new Engine({ threads: config.threads });
   const info = await engine.loadModel(resolveModel(values.model, 'embedder', config));
   const vectors = await engine.embed(info.name, positionals, { truncate: !values['no-truncate'] });
   const out = {
@@ -36,7 +36,7 @@ export async function rerankCommand(args: string[], config: Config): Promise<num
   if (!values.query) throw new UsageError('rerank needs --query TEXT');
   if (positionals.length === 0) throw new UsageError('rerank needs at least one DOC');
   if (positionals.some((t) => t === '')) throw new UsageError('DOC must not be empty');
-  const engine = new Engine();
+  const engine = new Engine({ threads: config.threads });
   const info = await engine.loadModel(resolveModel(values.model, 'reranker', config));
   const scores = await engine.rerank(info.name, values.query, positionals, { truncate: !values['no-truncate'] });
   const results = scores

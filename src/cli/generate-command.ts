@@ -33,7 +33,7 @@ export async function generateCommand(args: string[], config: Config): Promise<n
   };
   if (params.topP === 0) throw new UsageError('--top-p must be greater than 0');
 
-  const engine = new Engine();
+  const engine = new Engine({ threads: config.threads });
   const info = await engine.loadModel(resolveModel(values.model, 'llm', config));
   const messages = [
     ...(values.system ? [{ role: 'system', content: values.system }] : []),

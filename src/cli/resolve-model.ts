@@ -18,7 +18,7 @@ export function resolveModel(model: string, role: ModelRole, config: Config): Lo
     if (!existsSync(dir)) {
       throw new UsageError(`model '${model}' is not downloaded yet; run: candela models pull ${model}`);
     }
-    return { name: model, role, path: dir, device: config.device, maxBatch: config.maxBatch, maxQueue: config.maxQueue };
+    return { name: model, role, path: dir, device: config.device, maxBatch: config.maxBatch, maxQueue: config.maxQueue, prefixCacheMb: config.prefixCacheMb };
   }
   if (existsSync(model)) {
     const isGguf = statSync(model).isFile()

@@ -13,6 +13,7 @@ export type ChatMessage = Native.ChatMessage;
 export type SamplingParams = Native.SamplingParams;
 export type SchedulerStats = Native.SchedulerStats;
 export type MemoryInfo = Native.MemoryInfo;
+export type KernelInfo = Native.KernelInfo;
 export type ModelRole = 'llm' | 'embedder' | 'reranker';
 
 /** How to load a model. */
@@ -29,6 +30,8 @@ export interface LoadOptions {
   maxQueue?: number;
   /** LLM: prompt tokens processed per scheduler step. */
   prefillChunk?: number;
+  /** LLM: MiB of finished sequences' K/V kept for prompt reuse (0: off). */
+  prefixCacheMb?: number;
   /** Embedder: override the model's pooling. */
   pooling?: 'cls' | 'mean';
 }
@@ -46,12 +49,19 @@ export interface GenerateOptions {
   signal?: AbortSignal;
 }
 
+/** Options of the engine process-wide (the CPU worker pool is shared by all instances). */
+export interface EngineOptions {
+  /** CPU worker pool threads (0: one per physical core); fixed by the first model load. */
+  threads?: number;
+}
+
 /** One engine instance with its own model registry. */
 export class Engine {
   readonly #native: Native.Engine;
 
-  constructor() {
+  constructor(options: EngineOptions = {}) {
     const b = binding();
+    if (options.threads !== undefined) configureKernels(options.threads);
     this.#native = new b.Engine();
   }
 
@@ -108,6 +118,19 @@ export class Engine {
   rerank(model: string, query: string, documents: string[], options: { truncate?: boolean } = {}): Promise<number[]> {
     return nativeAsync(() => this.#native.rerank(model, query, documents, options.truncate ?? true));
   }
+}
+
+/**
+ * Sizes the engine's CPU worker pool (0: one thread per physical core).
+ * Call before the first model loads; afterwards only the same size is accepted.
+ */
+export function configureKernels(threads: number): KernelInfo {
+  return native(() => binding().configureKernels(threads));
+}
+
+/** The CPU kernels in use: pool threads and instruction set. */
+export function kernelInfo(): KernelInfo {
+  return binding().kernelInfo();
 }
 
 /** Process and device memory figures. */

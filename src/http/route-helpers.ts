@@ -12,7 +12,21 @@ export function modelFor(models: ModelService, role: ModelRole, requested: strin
   return name;
 }
 
-/** A generation's token counts as `{prompt_tokens, completion_tokens, total_tokens}`. */
-export function usageJson(r: GenerationResult): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
-  return { prompt_tokens: r.usage.promptTokens, completion_tokens: r.usage.completionTokens, total_tokens: r.usage.totalTokens };
+/** Token counts in OpenAI's field names. */
+export interface UsageJson {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  /** Prompt tokens whose K/V came from the prefix cache (OpenAI's `cached_tokens`). */
+  prompt_tokens_details: { cached_tokens: number };
+}
+
+/** A generation's token counts as {@link UsageJson}. */
+export function usageJson(r: GenerationResult): UsageJson {
+  return {
+    prompt_tokens: r.usage.promptTokens,
+    completion_tokens: r.usage.completionTokens,
+    total_tokens: r.usage.totalTokens,
+    prompt_tokens_details: { cached_tokens: r.usage.cachedPromptTokens },
+  };
 }

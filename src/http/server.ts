@@ -51,7 +51,7 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config } = options;
   const logger = options.logger ?? pino({ level: config.logLevel });
-  const engine = new Engine();
+  const engine = new Engine({ threads: config.threads });
   const metrics = new Metrics(engine);
 
   // Shared state: in this process, or in Redis when one is configured.

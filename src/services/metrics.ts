@@ -24,6 +24,8 @@ export class Metrics {
   readonly #e2e: Histogram<'model_name'>;
   readonly #queue: Histogram<'model_name'>;
   readonly #promptTokens: Counter<'model_name'>;
+  readonly #prefixQueries: Counter<'model_name'>;
+  readonly #prefixHits: Counter<'model_name'>;
   readonly #genTokens: Counter<'model_name'>;
   readonly #finished: Counter<'model_name' | 'finished_reason'>;
   readonly #loadSeconds: Gauge<'model'>;
@@ -57,12 +59,14 @@ export class Metrics {
     this.#queue = new Histogram({ name: 'vllm:request_queue_time_seconds', help: 'Time waiting for a batch slot', labelNames: ['model_name'], buckets: LATENCY_BUCKETS, registers });
     this.#promptTokens = new Counter({ name: 'vllm:prompt_tokens_total', help: 'Prompt tokens processed', labelNames: ['model_name'], registers });
     this.#genTokens = new Counter({ name: 'vllm:generation_tokens_total', help: 'Tokens generated', labelNames: ['model_name'], registers });
+    this.#prefixQueries = new Counter({ name: 'vllm:prefix_cache_queries_total', help: 'Prompt tokens looked up in the prefix cache', labelNames: ['model_name'], registers });
+    this.#prefixHits = new Counter({ name: 'vllm:prefix_cache_hits_total', help: 'Prompt tokens whose K/V came from the prefix cache', labelNames: ['model_name'], registers });
     this.#finished = new Counter({ name: 'vllm:request_success_total', help: 'Finished generations by finish reason', labelNames: ['model_name', 'finished_reason'], registers });
     this.#loadSeconds = new Gauge({ name: 'candela_model_load_seconds', help: 'Seconds the last load of each model took', labelNames: ['model'], registers });
     const stageBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
     this.#retrieval = new Histogram({ name: 'candela_retrieval_seconds', help: 'RAG retrieval (query embedding + index search)', buckets: stageBuckets, registers });
     this.#rerank = new Histogram({ name: 'candela_rerank_seconds', help: 'RAG reranking with the cross-encoder', buckets: stageBuckets, registers });
-    const schedulerGauge = (name: string, help: string, pick: (s: { running: number; waiting: number }) => number) =>
+    const schedulerGauge = (name: string, help: string, pick: (s: { running: number; waiting: number; prefixCacheBytes: number }) => number) =>
       new Gauge({
         name,
         help,
@@ -136,6 +140,7 @@ export class Metrics {
     this.#rateLimited = new Counter({ name: 'candela_rate_limited_total', help: 'Requests refused by rate limits', labelNames: ['limit'], registers });
     schedulerGauge('vllm:num_requests_running', 'Sequences in the running batch', (s) => s.running);
     schedulerGauge('vllm:num_requests_waiting', 'Requests waiting for a batch slot', (s) => s.waiting);
+    schedulerGauge('candela_prefix_cache_bytes', 'Bytes of K/V held for prompt prefix reuse', (s) => s.prefixCacheBytes);
   }
 
   /** Records one HTTP request. */
@@ -149,6 +154,8 @@ export class Metrics {
   observeGeneration(model: string, r: GenerationResult): void {
     const l = { model_name: model };
     this.#promptTokens.inc(l, r.usage.promptTokens);
+    this.#prefixQueries.inc(l, r.usage.promptTokens);
+    this.#prefixHits.inc(l, r.usage.cachedPromptTokens);
     this.#genTokens.inc(l, r.usage.completionTokens);
     this.#finished.inc({ ...l, finished_reason: r.finishReason });
     this.#queue.observe(l, r.timings.queueMs / 1000);

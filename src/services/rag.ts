@@ -20,6 +20,8 @@ export interface RagRequest {
   model?: string | undefined;
   /** Look the question up in the semantic cache and store the answer (default true). */
   cache?: boolean;
+  /** Generate past end-of-sequence tokens (benchmarks and load tests: fixed answer lengths). */
+  ignoreEos?: boolean;
 }
 
 /** A RAG answer as the cache keeps it. */
@@ -117,7 +119,7 @@ export class RagService {
     const scope: CacheScope = {
       kind: 'rag',
       model,
-      params: { max_tokens: req.maxTokens, temperature: req.temperature },
+      params: { max_tokens: req.maxTokens, temperature: req.temperature, ...(req.ignoreEos ? { ignore_eos: true } : {}) },
       system: SYSTEM,
       retrieval: { embedder, reranker: reranker ?? null, top_k_retrieve: req.topKRetrieve, top_k_rerank: req.topKRerank },
       corpus: docs.version,
@@ -155,7 +157,7 @@ export class RagService {
     const generation = await this.#models.generate(
       model,
       { messages: [{ role: 'system', content: SYSTEM }, { role: 'user', content: ragPrompt(req.query, sources) }] },
-      { params: { maxTokens: req.maxTokens, temperature: req.temperature }, signal },
+      { params: { maxTokens: req.maxTokens, temperature: req.temperature, ignoreEos: req.ignoreEos ?? false }, signal },
       ctx,
     );
     if (cache) {

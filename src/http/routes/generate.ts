@@ -28,6 +28,8 @@ export const SamplingFields = {
   stop: z.union([z.string().min(1), z.array(z.string().min(1)).max(8)]).optional(),
   /** Keep generating past end-of-sequence tokens (vLLM's extension; benchmarks). */
   ignore_eos: z.boolean().default(false),
+  /** Reuse the K/V of a cached prompt prefix (llama.cpp's name; outputs are the same either way). */
+  cache_prompt: z.boolean().default(true),
 };
 
 export const GenerateBody = z
@@ -51,6 +53,7 @@ export function samplingParams(b: {
   seed?: number | undefined;
   stop?: string | string[] | undefined;
   ignore_eos: boolean;
+  cache_prompt?: boolean;
 }): SamplingParams {
   return {
     maxTokens: b.max_tokens,
@@ -61,6 +64,7 @@ export function samplingParams(b: {
     seed: b.seed,
     stop: b.stop === undefined ? undefined : Array.isArray(b.stop) ? b.stop : [b.stop],
     ignoreEos: b.ignore_eos,
+    cachePrompt: b.cache_prompt ?? true,
   };
 }
 

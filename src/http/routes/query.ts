@@ -28,6 +28,8 @@ export const QueryBody = z.object({
   include_sources: z.boolean().default(false),
   /** false: neither look up nor store this query in the semantic cache. */
   cache: z.boolean().default(true),
+  /** Keep generating past end-of-sequence tokens (vLLM's extension; benchmarks and load tests). */
+  ignore_eos: z.boolean().default(false),
 });
 type QueryBody = z.infer<typeof QueryBody>;
 
@@ -42,6 +44,7 @@ function toRequest(b: QueryBody): RagRequest {
     temperature: b.temperature,
     model: b.model,
     cache: b.cache,
+    ignoreEos: b.ignore_eos,
   };
 }
 
@@ -54,7 +57,7 @@ function cacheOut(c: RagCached) {
   return { kind: c.cache, score: c.hit.score, matched_query: c.hit.query, created_at: new Date(c.hit.createdAt).toISOString() };
 }
 
-const NO_USAGE = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+const NO_USAGE = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, prompt_tokens_details: { cached_tokens: 0 } };
 
 /** Stage timings of an answer served from the cache: the lookup is all there was. */
 function cachedTimings(c: RagCached, started: number) {
