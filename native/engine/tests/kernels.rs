@@ -282,3 +282,22 @@ fn prompt_rows_are_exact_and_batch_invariant() {
         }
     }
 }
+
+/// f32 weights stored in the GEMM's layout give the prompt rows of the row-major matrix, bit for bit.
+#[test]
+fn packed_f32_weights_equal_row_major_ones() {
+    let pool = ThreadPool::new(2);
+    let mut rng = StdRng::seed_from_u64(8);
+    for (rows, cols) in [(7usize, 40usize), (50, 300), (96, 512)] {
+        let vals = random_values(&mut rng, rows * cols, 0.5);
+        let plain = QMatrix::new(WeightFormat::F32, rows, cols, vals.iter().flat_map(|v| v.to_le_bytes()).collect()).unwrap();
+        let packed = QMatrix::packed_f32(rows, cols, &vals).unwrap();
+        assert_eq!(packed.bytes() / 4, rows.div_ceil(16) * 16 * cols);
+        let m = 19;
+        let x = random_values(&mut rng, m * cols, 1.0);
+        let split = RowSplit::new(&vec![true; m]);
+        for isa in Isa::available() {
+            assert_eq!(run_rows(&pool, isa, &packed, &x, &split), run_rows(&pool, isa, &plain, &x, &split), "[{rows}, {cols}] {}", isa.name());
+        }
+    }
+}

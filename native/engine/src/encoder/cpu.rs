@@ -8,7 +8,7 @@
 //! Thread-safety: read-only after load; `forward` may be called from several
 //! threads (each brings its own buffers).
 
-use crate::kernels::{self, attention as att, pool::ThreadPool, vecops, ActBuffers, Isa, QMatrix, RowSplit, WeightFormat};
+use crate::kernels::{self, attention as att, pool::ThreadPool, vecops, ActBuffers, Isa, Product, QMatrix, RowSplit};
 use crate::{EngineError, Result};
 use candle_core::{Device, Tensor};
 use std::collections::HashMap;
@@ -89,8 +89,8 @@ impl Weights {
 
     fn linear(&self, name: &str, out: usize, inp: usize) -> Result<Linear> {
         let w = self.get(&format!("{name}.weight"), &[out, inp])?;
-        let bytes = w.iter().flat_map(|v| v.to_le_bytes()).collect();
-        Ok(Linear { w: QMatrix::new(WeightFormat::F32, out, inp, bytes).map_err(EngineError::invalid)?, b: self.get(&format!("{name}.bias"), &[out])? })
+        // Every encoder row is a prompt row: store the weights in the GEMM's layout once.
+        Ok(Linear { w: QMatrix::packed_f32(out, inp, &w).map_err(EngineError::invalid)?, b: self.get(&format!("{name}.bias"), &[out])? })
     }
 
     /// LayerNorm parameters, named weight/bias or (older checkpoints) gamma/beta.
@@ -170,35 +170,33 @@ impl CpuBert {
         let mut ctx = vec![0f32; n * h];
         let mut o = vec![0f32; n * h];
         let mut up = vec![0f32; n * d.intermediate];
-        for layer in &self.layers {
+        let pool = &*self.pool;
+        let isa = self.isa;
+        for l in &self.layers {
             {
-                let input = bufs.prepare(self.isa, &x, &rows, h, &[&layer.q.w, &layer.k.w, &layer.v.w]);
-                kernels::matmul(&self.pool, self.isa, &input, &mut [(&layer.q.w, &mut q), (&layer.k.w, &mut k), (&layer.v.w, &mut v)]);
+                let input = bufs.prepare(isa, &x, &rows, h, &[&l.q.w, &l.k.w, &l.v.w]);
+                let mut jobs = [
+                    Product::new(&l.q.w, &mut q).bias(Some(&l.q.b)),
+                    Product::new(&l.k.w, &mut k).bias(Some(&l.k.b)),
+                    Product::new(&l.v.w, &mut v).bias(Some(&l.v.b)),
+                ];
+                kernels::products(pool, isa, &input, &mut jobs);
             }
-            add_bias(&mut q, &layer.q.b);
-            add_bias(&mut k, &layer.k.b);
-            add_bias(&mut v, &layer.v.b);
             self.attention(&spans, &q, &k, &v, &mut ctx);
             {
-                let input = bufs.prepare(self.isa, &ctx, &rows, h, &[&layer.o.w]);
-                kernels::matmul(&self.pool, self.isa, &input, &mut [(&layer.o.w, &mut o)]);
+                let input = bufs.prepare(isa, &ctx, &rows, h, &[&l.o.w]);
+                kernels::products(pool, isa, &input, &mut [Product::new(&l.o.w, &mut o).bias(Some(&l.o.b))]);
             }
-            add_bias(&mut o, &layer.o.b);
-            x.iter_mut().zip(&o).for_each(|(x, o)| *x += o);
-            vecops::layer_norm(&mut x, &layer.ln1.w, &layer.ln1.b, d.eps);
+            add_norm(pool, &mut x, &o, &l.ln1, d.eps);
             {
-                let input = bufs.prepare(self.isa, &x, &rows, h, &[&layer.up.w]);
-                kernels::matmul(&self.pool, self.isa, &input, &mut [(&layer.up.w, &mut up)]);
+                let input = bufs.prepare(isa, &x, &rows, h, &[&l.up.w]);
+                kernels::products(pool, isa, &input, &mut [Product::new(&l.up.w, &mut up).bias(Some(&l.up.b)).gelu()]);
             }
-            add_bias(&mut up, &layer.up.b);
-            vecops::gelu_erf(&mut up);
             {
-                let input = bufs.prepare(self.isa, &up, &rows, d.intermediate, &[&layer.down.w]);
-                kernels::matmul(&self.pool, self.isa, &input, &mut [(&layer.down.w, &mut o)]);
+                let input = bufs.prepare(isa, &up, &rows, d.intermediate, &[&l.down.w]);
+                kernels::products(pool, isa, &input, &mut [Product::new(&l.down.w, &mut o).bias(Some(&l.down.b))]);
             }
-            add_bias(&mut o, &layer.down.b);
-            x.iter_mut().zip(&o).for_each(|(x, o)| *x += o);
-            vecops::layer_norm(&mut x, &layer.ln2.w, &layer.ln2.b, d.eps);
+            add_norm(pool, &mut x, &o, &l.ln2, d.eps);
         }
         Ok(x)
     }
@@ -244,10 +242,20 @@ impl CpuBert {
     }
 }
 
-fn add_bias(x: &mut [f32], b: &[f32]) {
-    for row in x.chunks_exact_mut(b.len()) {
-        row.iter_mut().zip(b).for_each(|(v, b)| *v += b);
-    }
+/// `x = layer_norm(x + o)` row by row, rows split over the pool.
+fn add_norm(pool: &ThreadPool, x: &mut [f32], o: &[f32], norm: &Norm, eps: f32) {
+    let h = norm.w.len();
+    let rows = x.len() / h;
+    const CHUNK: usize = 16;
+    let dst = OutCols(x.as_mut_ptr(), x.len());
+    let run = |t: usize| {
+        let (r0, r1) = (t * CHUNK, ((t + 1) * CHUNK).min(rows));
+        // SAFETY: each task owns rows r0..r1.
+        let xs = unsafe { dst.slice(r0 * h, (r1 - r0) * h) };
+        xs.iter_mut().zip(&o[r0 * h..r1 * h]).for_each(|(x, o)| *x += o);
+        vecops::layer_norm(xs, &norm.w, &norm.b, eps);
+    };
+    pool.run(rows.div_ceil(CHUNK), &run);
 }
 
 /// Output rows shared by tasks that each write their own (row, head) slices.

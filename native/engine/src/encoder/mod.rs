@@ -141,24 +141,16 @@ impl Encoder {
         Ok(encs)
     }
 
-    /// Hidden states of each input, one `[len, hidden]` matrix per input
-    /// (flattened), and each input's token count.
-    fn hidden(&self, inputs: Vec<tokenizers::EncodeInput<'_>>, truncate: bool) -> Result<(Vec<Vec<f32>>, Vec<usize>)> {
+    /// Hidden states of all inputs, one `[len, hidden]` block after another,
+    /// and each input's token count.
+    fn hidden(&self, inputs: Vec<tokenizers::EncodeInput<'_>>, truncate: bool) -> Result<(Vec<f32>, Vec<usize>)> {
         let mut encs = self.tokenize(inputs, truncate)?;
-        let h = self.config.hidden_size;
         match &self.backend {
             Backend::Cpu(m) => {
                 // Every sequence at its own length: no padding.
                 let seqs: Vec<(&[u32], &[u32])> = encs.iter().map(|e| (e.get_ids(), e.get_type_ids())).collect();
-                let all = m.forward(&seqs)?;
                 let lens: Vec<usize> = encs.iter().map(|e| e.len()).collect();
-                let mut out = Vec::with_capacity(lens.len());
-                let mut off = 0;
-                for &l in &lens {
-                    out.push(all[off * h..(off + l) * h].to_vec());
-                    off += l;
-                }
-                Ok((out, lens))
+                Ok((m.forward(&seqs)?, lens))
             }
             Backend::Candle(bert) => {
                 let lens: Vec<usize> = encs.iter().map(|e| e.len()).collect();
@@ -171,9 +163,10 @@ impl Encoder {
                 let types = Tensor::from_vec(flat(&|e| e.get_type_ids()), (n, len), &self.device)?;
                 let mask = Tensor::from_vec(flat(&|e| e.get_attention_mask()), (n, len), &self.device)?;
                 let hidden = bert.forward(&ids, &types, Some(&mask))?.to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
-                let out = (0..n)
-                    .map(|i| Ok(hidden.get(i)?.narrow(0, 0, lens[i])?.flatten_all()?.to_vec1::<f32>()?))
-                    .collect::<Result<Vec<_>>>()?;
+                let mut out = Vec::with_capacity(lens.iter().sum::<usize>() * self.config.hidden_size);
+                for (i, &l) in lens.iter().enumerate() {
+                    out.extend(hidden.get(i)?.narrow(0, 0, l)?.flatten_all()?.to_vec1::<f32>()?);
+                }
                 Ok((out, lens))
             }
         }
@@ -259,10 +252,12 @@ impl Embedder {
         let inputs = texts.iter().map(|t| tokenizers::EncodeInput::Single(t.as_str().into())).collect();
         let (hidden, lens) = self.enc.hidden(inputs, truncate)?;
         let h = self.enc.config.hidden_size;
-        Ok(hidden
+        let mut start = 0;
+        Ok(lens
             .iter()
-            .zip(&lens)
-            .map(|(states, &len)| {
+            .map(|&len| {
+                let states = &hidden[start * h..(start + len) * h];
+                start += len;
                 let mut v: Vec<f32> = match self.pooling {
                     Pooling::Cls => states[..h].to_vec(),
                     Pooling::Mean => {
@@ -317,10 +312,15 @@ impl CrossEncoder {
             .iter()
             .map(|d| tokenizers::EncodeInput::Dual(query.into(), d.as_str().into()))
             .collect();
-        let (hidden, _) = self.enc.hidden(inputs, truncate)?;
+        let (hidden, lens) = self.enc.hidden(inputs, truncate)?;
         let h = self.enc.config.hidden_size;
-        let cls: Vec<f32> = hidden.iter().flat_map(|s| s[..h].to_vec()).collect();
-        let cls = Tensor::from_vec(cls, (hidden.len(), h), &Device::Cpu)?.to_device(&self.enc.device)?;
+        let mut cls = Vec::with_capacity(lens.len() * h);
+        let mut off = 0;
+        for &l in &lens {
+            cls.extend_from_slice(&hidden[off * h..(off + 1) * h]);
+            off += l;
+        }
+        let cls = Tensor::from_vec(cls, (lens.len(), h), &Device::Cpu)?.to_device(&self.enc.device)?;
         let pooled = self.pooler.forward(&cls)?.tanh()?;
         let logits = self.classifier.forward(&pooled)?.squeeze(1)?;
         Ok(logits.to_vec1::<f32>()?)

@@ -158,24 +158,40 @@ pub unsafe fn dequantize(format: WeightFormat, row: &[u8], b0: usize, n: usize, 
     }
 }
 
-/// `tile[j][i] = Σ_k panel[k][i] · w[k][j]` for 16 activation rows (a k-major
-/// panel, 16 values per k) and 6 weight rows (k-major, 6 values per k), over
-/// `k` values. Each output is one lane accumulated in order of k: the result
-/// does not depend on which rows share the panel.
+/// `out[i][j] (+)= Σ_k a[i][k] · w[k][j]` for `RM` activation rows (read
+/// along k, broadcast) and 16 output columns (`w` k-major, 16 values per k),
+/// over `k` values; `cols` (≤ 16) of the columns are written. Each output is
+/// one lane accumulated in order of k: the result does not depend on which
+/// rows share the call.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn kernel_16x6(k: usize, panel: *const f32, w: *const f32, tile: &mut [[f32; 16]; 6]) {
-    let mut acc = [[_mm256_setzero_ps(); 2]; 6];
+pub unsafe fn kernel_rx16<const RM: usize>(k: usize, a: [*const f32; RM], w: *const f32, out: [*mut f32; RM], cols: usize, add: bool) {
+    let mut acc = [[_mm256_setzero_ps(); 2]; RM];
     for kk in 0..k {
-        let a0 = _mm256_loadu_ps(panel.add(kk * 16));
-        let a1 = _mm256_loadu_ps(panel.add(kk * 16 + 8));
-        for (j, acc) in acc.iter_mut().enumerate() {
-            let wv = _mm256_broadcast_ss(&*w.add(kk * 6 + j));
-            acc[0] = _mm256_fmadd_ps(wv, a0, acc[0]);
-            acc[1] = _mm256_fmadd_ps(wv, a1, acc[1]);
+        let w0 = _mm256_loadu_ps(w.add(kk * 16));
+        let w1 = _mm256_loadu_ps(w.add(kk * 16 + 8));
+        for (i, acc) in acc.iter_mut().enumerate() {
+            let av = _mm256_broadcast_ss(&*a[i].add(kk));
+            acc[0] = _mm256_fmadd_ps(av, w0, acc[0]);
+            acc[1] = _mm256_fmadd_ps(av, w1, acc[1]);
         }
     }
-    for (j, acc) in acc.iter().enumerate() {
-        _mm256_storeu_ps(tile[j].as_mut_ptr(), acc[0]);
-        _mm256_storeu_ps(tile[j].as_mut_ptr().add(8), acc[1]);
+    for (i, acc) in acc.iter().enumerate() {
+        let o = out[i];
+        if cols == 16 {
+            let (mut v0, mut v1) = (acc[0], acc[1]);
+            if add {
+                v0 = _mm256_add_ps(_mm256_loadu_ps(o), v0);
+                v1 = _mm256_add_ps(_mm256_loadu_ps(o.add(8)), v1);
+            }
+            _mm256_storeu_ps(o, v0);
+            _mm256_storeu_ps(o.add(8), v1);
+        } else {
+            let mut tmp = [0f32; 16];
+            _mm256_storeu_ps(tmp.as_mut_ptr(), acc[0]);
+            _mm256_storeu_ps(tmp.as_mut_ptr().add(8), acc[1]);
+            for (j, t) in tmp.iter().take(cols).enumerate() {
+                *o.add(j) = if add { *o.add(j) + t } else { *t };
+            }
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! The f32 GEMM for prompt rows: weights dequantized (exactly) a K-slice at
-//! a time and interleaved k-major in groups of six rows, activations packed
-//! once per product into k-major panels of 16 rows, and a 16 × 6
-//! register-blocked FMA microkernel.
+//! a time and interleaved k-major in groups of 16 rows (output columns),
+//! activations broadcast straight from their rows, and a 6 × 16
+//! register-blocked FMA microkernel whose results are plain vector stores
+//! into the output rows.
 //!
 //! On AVX2 cores integer multiplies and FMAs share two pipes, and a
 //! quantized-activation dot product spends four of those per 32 products
@@ -18,47 +19,15 @@ use super::{formats, Isa, QMatrix, WeightFormat};
 
 /// K-slice length (a multiple of every block length).
 pub const KC: usize = 256;
-/// Weight rows per microkernel call.
-const NR: usize = 6;
-/// Activation rows per panel.
-pub const PANEL: usize = 16;
+/// Output columns (weight rows) per microkernel call: two vectors of 8.
+pub const NR: usize = 16;
+/// Activation rows per microkernel call.
+const MR: usize = 6;
+/// Activation rows per L2-resident chunk (96 rows of a K-slice: 96 KiB).
+const MC: usize = 96;
 
-/// Activation rows packed for the GEMM: `[panel][k][16]`, zero-padded.
-#[derive(Default)]
-pub struct Panels {
-    pub k: usize,
-    /// Original row index of each packed row, in order.
-    pub rows: Vec<usize>,
-    data: Vec<f32>,
-}
-
-impl Panels {
-    /// Packs rows `rows` of `x` (`k` values per row).
-    pub fn pack(&mut self, x: &[f32], k: usize, rows: &[usize]) {
-        self.k = k;
-        self.rows.clear();
-        self.rows.extend_from_slice(rows);
-        let n = rows.len().div_ceil(PANEL);
-        self.data.clear();
-        self.data.resize(n * k * PANEL, 0.0);
-        for (i, &r) in rows.iter().enumerate() {
-            let (p, lane) = (i / PANEL, i % PANEL);
-            let src = &x[r * k..(r + 1) * k];
-            let dst = &mut self.data[p * k * PANEL..(p + 1) * k * PANEL];
-            for (kk, v) in src.iter().enumerate() {
-                dst[kk * PANEL + lane] = *v;
-            }
-        }
-    }
-
-    pub fn count(&self) -> usize {
-        self.rows.len().div_ceil(PANEL)
-    }
-
-    fn panel(&self, p: usize) -> &[f32] {
-        &self.data[p * self.k * PANEL..(p + 1) * self.k * PANEL]
-    }
-}
+/// Weight rows per group of the prompt GEMM (a task's first row is a multiple of it).
+pub const GROUP_ROWS: usize = NR;
 
 /// Raw output pointer shared by tasks that write disjoint columns.
 #[derive(Clone, Copy)]
@@ -82,60 +51,107 @@ fn dequantize(isa: Isa, w: &QMatrix, r: usize, c0: usize, len: usize, out: &mut 
     }
 }
 
-fn kernel(isa: Isa, k: usize, panel: &[f32], wbuf: &[f32], tile: &mut [[f32; PANEL]; NR]) {
+/// f32 rows in the GEMM's weight layout: for each group of [`NR`] rows (the
+/// last zero-padded), K-slices of [`KC`] one after another, each `[k][NR]`.
+pub fn pack_f32(rows: usize, cols: usize, values: &[f32]) -> Vec<f32> {
+    let groups = rows.div_ceil(NR);
+    let mut out = vec![0f32; groups * NR * cols];
+    for r in 0..rows {
+        let (g, j) = (r / NR, r % NR);
+        let base = g * NR * cols;
+        for (kk, v) in values[r * cols..(r + 1) * cols].iter().enumerate() {
+            // Slice c0 = kk / KC · KC starts at base + c0 · NR; within it, [kk - c0][j].
+            let c0 = kk / KC * KC;
+            out[base + c0 * NR + (kk - c0) * NR + j] = *v;
+        }
+    }
+    out
+}
+
+/// One microkernel call: `RM` activation rows (slices of this K-slice)
+/// against one weight group slice (`[kc][16]`), written (`add`: added) to
+/// the output rows' 16 columns (`cols` of them valid).
+fn kernel<const RM: usize>(isa: Isa, kc: usize, a: [&[f32]; RM], w: &[f32], out: [*mut f32; RM], cols: usize, add: bool) {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above; `panel` holds k · 16 values and `wbuf` k · 6.
-        Isa::Avx2 => unsafe { super::avx2_dense::kernel_16x6(k, panel.as_ptr(), wbuf.as_ptr(), tile) },
+        // SAFETY: AVX2/FMA detected; each `a` row holds kc values, `w` kc · 16, and each
+        // output row 16 writable columns (or `cols` of them, handled by the kernel).
+        Isa::Avx2 => unsafe { super::avx2_dense::kernel_rx16::<RM>(kc, a.map(|r| r.as_ptr()), w.as_ptr(), out, cols, add) },
         _ => {
-            for (j, t) in tile.iter_mut().enumerate() {
-                for (i, v) in t.iter_mut().enumerate() {
-                    *v = (0..k).fold(0f32, |acc, kk| wbuf[kk * NR + j].mul_add(panel[kk * PANEL + i], acc));
+            for (i, row) in a.iter().enumerate() {
+                for j in 0..cols {
+                    let v = (0..kc).fold(0f32, |acc, kk| w[kk * NR + j].mul_add(row[kk], acc));
+                    // SAFETY: column j < cols of an output row this task owns.
+                    unsafe {
+                        let cell = out[i].add(j);
+                        *cell = if add { *cell + v } else { v };
+                    }
                 }
             }
         }
     }
 }
 
-/// `out[row][r] = x[row] · w[r]` for every packed row and weight rows `r0..r1`
-/// (`out` is `[m, w.rows]`). `wbuf` is this thread's scratch.
+/// Runs of up to six rows of `rows` through the microkernel against one weight group.
+#[allow(clippy::too_many_arguments)]
+fn sweep<'x>(isa: Isa, kc: usize, rows: &[usize], a: &dyn Fn(usize) -> &'x [f32], o: &dyn Fn(usize) -> *mut f32, wg: &[f32], cols: usize, add: bool) {
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let take = rest.len().min(MR);
+        let (g, tail) = rest.split_at(take);
+        match take {
+            6 => kernel::<6>(isa, kc, std::array::from_fn(|i| a(g[i])), wg, std::array::from_fn(|i| o(g[i])), cols, add),
+            5 => kernel::<5>(isa, kc, std::array::from_fn(|i| a(g[i])), wg, std::array::from_fn(|i| o(g[i])), cols, add),
+            4 => kernel::<4>(isa, kc, std::array::from_fn(|i| a(g[i])), wg, std::array::from_fn(|i| o(g[i])), cols, add),
+            3 => kernel::<3>(isa, kc, std::array::from_fn(|i| a(g[i])), wg, std::array::from_fn(|i| o(g[i])), cols, add),
+            2 => kernel::<2>(isa, kc, std::array::from_fn(|i| a(g[i])), wg, std::array::from_fn(|i| o(g[i])), cols, add),
+            _ => kernel::<1>(isa, kc, [a(g[0])], wg, [o(g[0])], cols, add),
+        }
+        rest = tail;
+    }
+}
+
+/// `out[row][r] = x[row] · w[r]` for every row in `rows` and weight rows
+/// `r0..r1` (`out` is `[m, w.rows]`, `x` `[m, k]`). `wbuf` is scratch.
 ///
-/// Per K-slice, the task's weight rows are dequantized once (kept in L2),
-/// then each panel (kept in L1) meets every group of six of them.
-pub(crate) fn run_task(isa: Isa, w: &QMatrix, r0: usize, r1: usize, panels: &Panels, out: Out, wbuf: &mut Vec<f32>) {
+/// Per K-slice, the task's weight rows are dequantized once into groups of
+/// 16 (kept in L2, a group's slice in L1); activation rows go by chunks
+/// that stay in L2 while every group meets them, six rows per call.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_task(isa: Isa, w: &QMatrix, r0: usize, r1: usize, x: &[f32], rows: &[usize], out: Out, wbuf: &mut Vec<f32>) {
     let k = w.cols;
     let groups = (r1 - r0).div_ceil(NR);
-    wbuf.clear();
-    wbuf.resize(groups * NR * KC, 0.0);
-    let mut tile = [[0f32; PANEL]; NR];
+    let packed = w.packed();
+    assert!(r0.is_multiple_of(NR), "a task must start on a row group");
+    if packed.is_none() {
+        wbuf.clear();
+        wbuf.resize(groups * NR * KC, 0.0);
+    }
     let mut c0 = 0;
     while c0 < k {
         let kc = KC.min(k - c0);
-        // Dequantize, then interleave each group of six rows k-major
-        // ([k][6]), so the microkernel's broadcasts read one stream.
-        let mut row = [0f32; KC];
-        for r in r0..r1 {
-            dequantize(isa, w, r, c0, kc, &mut row[..kc]);
-            let (g, j) = ((r - r0) / NR, (r - r0) % NR);
-            let dst = &mut wbuf[g * NR * KC..(g + 1) * NR * KC];
-            for (kk, v) in row[..kc].iter().enumerate() {
-                dst[kk * NR + j] = *v;
+        if packed.is_none() {
+            let mut row = [0f32; KC];
+            for r in r0..r1 {
+                dequantize(isa, w, r, c0, kc, &mut row[..kc]);
+                let (g, j) = ((r - r0) / NR, (r - r0) % NR);
+                let dst = &mut wbuf[g * NR * KC..(g + 1) * NR * KC];
+                for (kk, v) in row[..kc].iter().enumerate() {
+                    dst[kk * NR + j] = *v;
+                }
             }
         }
-        for p in 0..panels.count() {
-            let panel = &panels.panel(p)[c0 * PANEL..(c0 + kc) * PANEL];
-            let rows = &panels.rows[p * PANEL..((p + 1) * PANEL).min(panels.rows.len())];
+        let a = |row: usize| &x[row * k + c0..row * k + c0 + kc];
+        for chunk in rows.chunks(MC) {
             for g in 0..groups {
                 let first = r0 + g * NR;
-                let gr = NR.min(r1 - first);
-                kernel(isa, kc, panel, &wbuf[g * NR * KC..(g + 1) * NR * KC], &mut tile);
-                for (i, &row) in rows.iter().enumerate() {
-                    for (j, t) in tile.iter().take(gr).enumerate() {
-                        // SAFETY: column first + j lies in this task's r0..r1; row < m.
-                        let cell = unsafe { &mut *out.0.add(row * w.rows + first + j) };
-                        *cell = if c0 == 0 { t[i] } else { *cell + t[i] };
-                    }
-                }
+                let wg = match packed {
+                    Some(pk) => &pk[(first / NR) * NR * k + c0 * NR..(first / NR) * NR * k + (c0 + kc) * NR],
+                    None => &wbuf[g * NR * KC..g * NR * KC + kc * NR],
+                };
+                // SAFETY: columns first.. of the output rows belong to this task.
+                let o = |row: usize| unsafe { out.0.add(row * w.rows + first) };
+                sweep(isa, kc, chunk, &a, &o, wg, NR.min(r1 - first), c0 > 0);
             }
         }
         c0 += kc;

@@ -4,7 +4,7 @@
 //! decode rows).
 
 use super::act::QuantizedActs;
-use super::dense::{self, Panels};
+use super::dense;
 use super::{scalar, ActKind, Isa, QMatrix, ThreadPool};
 
 /// Which rows of an input are prompt rows (computed once per prompt token,
@@ -41,15 +41,14 @@ impl RowSplit {
     }
 }
 
-/// The input of one or more products that share it: f32 rows, their int8
-/// forms, and the prompt rows packed for the f32 GEMM.
+/// The input of one or more products that share it: f32 rows (prompt rows
+/// read them as they are) and their int8 forms (for decode rows).
 pub struct MatInput<'a> {
     pub x: &'a [f32],
     pub m: usize,
     pub k: usize,
     pub q8: &'a QuantizedActs,
     pub q8k: &'a QuantizedActs,
-    pub panels: &'a Panels,
     pub rows: &'a RowSplit,
 }
 
@@ -58,12 +57,11 @@ pub struct MatInput<'a> {
 pub struct ActBuffers {
     pub q8: QuantizedActs,
     pub q8k: QuantizedActs,
-    pub panels: Panels,
 }
 
 impl ActBuffers {
-    /// Prepares `x` (`m · k`) for `weights`: int8 blocks for the kinds they
-    /// need, and panels of the prompt rows where a weight takes the f32 GEMM.
+    /// Prepares `x` (`m · k`) for `weights`: int8 blocks for the kinds the
+    /// rows on the integer kernels need.
     pub fn prepare<'a>(&'a mut self, isa: Isa, x: &'a [f32], rows: &'a RowSplit, k: usize, weights: &[&QMatrix]) -> MatInput<'a> {
         let m = rows.len();
         assert_eq!(x.len(), m * k, "input is not {m} rows of {k}");
@@ -77,12 +75,7 @@ impl ActBuffers {
         if needs(ActKind::Q8K) {
             self.q8k.quantize(ActKind::Q8K, x, m, k, simd);
         }
-        if weights.iter().any(dense_prompt) {
-            self.panels.pack(x, k, &rows.prompt);
-        } else {
-            self.panels.pack(x, k, &[]);
-        }
-        MatInput { x, m, k, q8: &self.q8, q8k: &self.q8k, panels: &self.panels, rows }
+        MatInput { x, m, k, q8: &self.q8, q8k: &self.q8k, rows }
     }
 }
 
@@ -93,68 +86,124 @@ struct OutPtr(*mut f32);
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
-/// `outs[i] = input · weights[i]ᵀ` for every `(weight, out)` pair, as one
-/// parallel job over all their output columns. Each `out` is `[m, rows]`.
+/// One product of a job: `out = input · wᵀ (+ bias) (then GELU)`, `out` `[m, w.rows]`.
+pub struct Product<'a> {
+    pub w: &'a QMatrix,
+    pub out: &'a mut [f32],
+    /// Added to every row (one value per output column).
+    pub bias: Option<&'a [f32]>,
+    /// Apply GELU (erf form) after the bias.
+    pub gelu: bool,
+}
+
+impl<'a> Product<'a> {
+    pub fn new(w: &'a QMatrix, out: &'a mut [f32]) -> Self {
+        Self { w, out, bias: None, gelu: false }
+    }
+
+    pub fn bias(mut self, b: Option<&'a [f32]>) -> Self {
+        self.bias = b;
+        self
+    }
+
+    pub fn gelu(mut self) -> Self {
+        self.gelu = true;
+        self
+    }
+}
+
+/// `outs[i] = input · weights[i]ᵀ` for every `(weight, out)` pair; see [`products`].
+pub fn matmul(pool: &ThreadPool, isa: Isa, input: &MatInput<'_>, jobs: &mut [(&QMatrix, &mut [f32])]) {
+    let mut ps: Vec<Product<'_>> = jobs.iter_mut().map(|(w, o)| Product::new(w, o)).collect();
+    products(pool, isa, input, &mut ps);
+}
+
+/// Every product of `jobs` on one input, as one parallel job over all their
+/// output columns, bias and activation applied by the task that computed
+/// the columns (no serial pass over the output).
 ///
 /// A task owns a run of weight rows (kept in L2). Prompt rows of formats that
 /// take the f32 GEMM go through it; the other rows sweep the run once per
 /// group of up to eight activation rows (kept in L1), so each weight block is
 /// unpacked once per group.
-pub fn matmul(pool: &ThreadPool, isa: Isa, input: &MatInput<'_>, jobs: &mut [(&QMatrix, &mut [f32])]) {
+pub fn products(pool: &ThreadPool, isa: Isa, input: &MatInput<'_>, jobs: &mut [Product<'_>]) {
     let (m, k) = (input.m, input.k);
-    for (w, out) in jobs.iter() {
-        assert_eq!(w.cols, k, "weight has {} columns, input {k}", w.cols);
-        assert_eq!(out.len(), m * w.rows, "output buffer size");
+    for p in jobs.iter() {
+        assert_eq!(p.w.cols, k, "weight has {} columns, input {k}", p.w.cols);
+        assert_eq!(p.out.len(), m * p.w.rows, "output buffer size");
+        assert!(p.bias.is_none_or(|b| b.len() == p.w.rows), "bias length");
     }
     // Tile width: enough tasks to balance the threads, whole cache lines of output.
-    let total: usize = jobs.iter().map(|(w, _)| w.rows).sum();
+    let total: usize = jobs.iter().map(|p| p.w.rows).sum();
     let want_tasks = pool.threads() * 8;
-    let tile = (total.div_ceil(want_tasks)).next_multiple_of(16).max(16);
+    // Multiples of 16: whole cache lines of output and whole row groups of the prompt GEMM.
+    let tile = (total.div_ceil(want_tasks)).next_multiple_of(dense::GROUP_ROWS).max(dense::GROUP_ROWS);
     let mut tasks: Vec<(usize, usize, usize)> = Vec::new(); // (job, first row, end row)
-    for (ji, (w, _)) in jobs.iter().enumerate() {
+    for (ji, p) in jobs.iter().enumerate() {
         let mut r = 0;
-        while r < w.rows {
-            tasks.push((ji, r, (r + tile).min(w.rows)));
+        while r < p.w.rows {
+            tasks.push((ji, r, (r + tile).min(p.w.rows)));
             r += tile;
         }
     }
-    let outs: Vec<OutPtr> = jobs.iter_mut().map(|(_, o)| OutPtr(o.as_mut_ptr())).collect();
-    let weights: Vec<&QMatrix> = jobs.iter().map(|(w, _)| *w).collect();
+    let outs: Vec<OutPtr> = jobs.iter_mut().map(|p| OutPtr(p.out.as_mut_ptr())).collect();
+    let weights: Vec<&QMatrix> = jobs.iter().map(|p| p.w).collect();
+    let epilogues: Vec<(Option<&[f32]>, bool)> = jobs.iter().map(|p| (p.bias, p.gelu)).collect();
     let run = |t: usize| {
         let (ji, r0, r1) = tasks[t];
         let w = weights[ji];
         let out = outs[ji];
-        let dense_prompt = !input.rows.prompt.is_empty() && dense::prompt_rows_dense(w.format);
-        let integer_rows: &[usize] = if dense_prompt { &input.rows.decode } else { &input.rows.all };
-        if dense_prompt {
-            let mut wbuf = Vec::new();
-            dense::run_task(isa, w, r0, r1, input.panels, dense::Out(out.0), &mut wbuf);
-        }
-        if integer_rows.is_empty() {
-            return;
-        }
-        let kind = w.format.act_kind();
-        let acts = if kind == ActKind::Q8K { input.q8k } else { input.q8 };
-        assert!(kind == ActKind::F32 || (acts.k == k && acts.rows >= m), "activations not prepared for {}", w.format.name());
-        let s = Sweep { isa, w, r0, r1, acts, x: input.x, k, out };
-        // Groups of eight rows for the 32-blocks (their unpacking is the costly
-        // part), four for the others (register pressure), then the tail.
-        let wide = matches!(kind, ActKind::Q8B32 | ActKind::Q8K);
-        let mut rest = integer_rows;
-        while !rest.is_empty() {
-            let take = if wide && rest.len() >= 8 { 8 } else { rest.len().min(4) };
-            let (g, tail) = rest.split_at(take);
-            match take {
-                8 => s.run::<8>(g.try_into().unwrap()),
-                4 => s.run::<4>(g.try_into().unwrap()),
-                3 => s.run::<3>(g.try_into().unwrap()),
-                2 => s.run::<2>(g.try_into().unwrap()),
-                _ => s.run::<1>([g[0]]),
+        compute(isa, input, w, r0, r1, out);
+        let (bias, gelu) = epilogues[ji];
+        if bias.is_some() || gelu {
+            for row in 0..m {
+                // SAFETY: columns r0..r1 of every row belong to this task alone.
+                let cells = unsafe { std::slice::from_raw_parts_mut(out.0.add(row * w.rows + r0), r1 - r0) };
+                if let Some(b) = bias {
+                    cells.iter_mut().zip(&b[r0..r1]).for_each(|(v, b)| *v += b);
+                }
+                if gelu {
+                    super::vecops::gelu_erf(cells);
+                }
             }
-            rest = tail;
         }
     };
     pool.run(tasks.len(), &run);
+}
+
+/// Columns `r0..r1` of one product, for every row of the input.
+fn compute(isa: Isa, input: &MatInput<'_>, w: &QMatrix, r0: usize, r1: usize, out: OutPtr) {
+    let (m, k) = (input.m, input.k);
+    let dense_prompt = !input.rows.prompt.is_empty() && dense::prompt_rows_dense(w.format);
+    let integer_rows: &[usize] = if dense_prompt { &input.rows.decode } else { &input.rows.all };
+    assert!(w.packed().is_none() || integer_rows.is_empty(), "a packed matrix serves prompt rows only");
+    if dense_prompt {
+        let mut wbuf = Vec::new();
+        dense::run_task(isa, w, r0, r1, input.x, &input.rows.prompt, dense::Out(out.0), &mut wbuf);
+    }
+    if integer_rows.is_empty() {
+        return;
+    }
+    let kind = w.format.act_kind();
+    let acts = if kind == ActKind::Q8K { input.q8k } else { input.q8 };
+    assert!(kind == ActKind::F32 || (acts.k == k && acts.rows >= m), "activations not prepared for {}", w.format.name());
+    let s = Sweep { isa, w, r0, r1, acts, x: input.x, k, out };
+    // Groups of eight rows (the unpacking of weight blocks is amortized over
+    // them), then the tail in fours and less.
+    let wide = matches!(kind, ActKind::Q8B32 | ActKind::Q8K);
+    let mut rest = integer_rows;
+    while !rest.is_empty() {
+        let take = if wide && rest.len() >= 8 { 8 } else { rest.len().min(4) };
+        let (g, tail) = rest.split_at(take);
+        match take {
+            8 => s.run::<8>(g.try_into().unwrap()),
+            4 => s.run::<4>(g.try_into().unwrap()),
+            3 => s.run::<3>(g.try_into().unwrap()),
+            2 => s.run::<2>(g.try_into().unwrap()),
+            _ => s.run::<1>([g[0]]),
+        }
+        rest = tail;
+    }
 }
 
 /// One task's weight rows against one group of activation rows.

@@ -85,6 +85,9 @@ pub struct QMatrix {
     pub cols: usize,
     row_bytes: usize,
     data: Vec<u8>,
+    /// f32 weights laid out for the prompt GEMM instead of row by row
+    /// (see [`QMatrix::packed_f32`]); only prompt rows can use them.
+    packed: Option<Vec<f32>>,
 }
 
 impl QMatrix {
@@ -100,16 +103,35 @@ impl QMatrix {
         if data.len() != rows * row_bytes {
             return Err(format!("{} [{rows}, {cols}] needs {} bytes, got {}", format.name(), rows * row_bytes, data.len()));
         }
-        Ok(Self { format, rows, cols, row_bytes, data })
+        Ok(Self { format, rows, cols, row_bytes, data, packed: None })
+    }
+
+    /// f32 weights (`rows · cols`, row-major) stored already in the prompt
+    /// GEMM's layout (groups of 16 rows interleaved k-major per K-slice),
+    /// so products never repack them. Same size as row-major (the last group
+    /// zero-padded); for models whose every row is a prompt row (the encoders).
+    pub fn packed_f32(rows: usize, cols: usize, values: &[f32]) -> Result<Self, String> {
+        if values.len() != rows * cols {
+            return Err(format!("F32 [{rows}, {cols}] needs {} values, got {}", rows * cols, values.len()));
+        }
+        let packed = dense::pack_f32(rows, cols, values);
+        Ok(Self { format: WeightFormat::F32, rows, cols, row_bytes: 4 * cols, data: Vec::new(), packed: Some(packed) })
+    }
+
+    /// The prompt-GEMM layout, for packed matrices.
+    pub(crate) fn packed(&self) -> Option<&[f32]> {
+        self.packed.as_deref()
     }
 
     /// Bytes held (the file's size of this tensor).
     pub fn bytes(&self) -> usize {
-        self.data.len()
+        self.data.len() + self.packed.as_ref().map_or(0, |p| 4 * p.len())
     }
 
+    /// Row `r` as stored. Packed matrices have no rows (they serve prompt rows only).
     #[inline]
     pub fn row(&self, r: usize) -> &[u8] {
+        assert!(self.packed.is_none(), "a packed matrix has no row-major rows");
         &self.data[r * self.row_bytes..(r + 1) * self.row_bytes]
     }
 
@@ -119,7 +141,7 @@ impl QMatrix {
     }
 }
 
-pub use matmul::{matmul, ActBuffers, MatInput, RowSplit};
+pub use matmul::{matmul, products, ActBuffers, MatInput, Product, RowSplit};
 
 /// Quantizes `values` (`rows · cols`, row-major f32) into `format` with
 /// candle's reference quantizers. For tests, benchmarks and fixtures.
