@@ -328,7 +328,8 @@ fn prefix_cache_is_bounded_and_least_recently_used_goes_first() {
         m.forward_logits(&mut [StepInput { tokens: &t, cache: &mut c }]).unwrap();
         (t, c)
     };
-    let one = seq(1).1.bytes();
+    // What one stored entry takes: a tight copy of its 20 prompt tokens.
+    let one = seq(1).1.prefix(20).unwrap().bytes();
     let mut pc = PrefixCache::new(2 * one);
     let (a, b, c) = (seq(1), seq(2), seq(3));
     pc.insert(a.0.clone(), a.1);

@@ -30,6 +30,7 @@ impl<T: Send + Sync + 'static> Worker<T> {
         let thread = std::thread::Builder::new()
             .name(format!("candela-enc-{name}"))
             .spawn(move || {
+                crate::kernels::pool::lower_priority();
                 for job in rx.iter() {
                     job(&m);
                 }

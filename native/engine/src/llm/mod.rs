@@ -191,7 +191,11 @@ impl LlmHandle {
             let (llm, stats) = (llm.clone(), stats.clone());
             std::thread::Builder::new()
                 .name(format!("candela-llm-{name}"))
-                .spawn(move || scheduler::run(llm, rx, scheduler, stats))?
+                .spawn(move || {
+                    // The scheduler thread runs kernels too (it joins every product).
+                    crate::kernels::pool::lower_priority();
+                    scheduler::run(llm, rx, scheduler, stats)
+                })?
         };
         Ok(Self {
             llm,

@@ -78,16 +78,20 @@ impl PrefixCache {
     /// are kept for reuse (decode rows come from other kernels, so reusing
     /// them would change outputs). Replaces entries it extends; skips it when
     /// an entry already covers it.
-    pub fn insert(&mut self, mut tokens: Vec<u32>, mut cache: SequenceCache) {
+    pub fn insert(&mut self, mut tokens: Vec<u32>, cache: SequenceCache) {
         tokens.truncate(cache.prompt_len());
-        cache.truncate(tokens.len());
-        let size = cache.bytes();
-        if self.capacity == 0 || tokens.len() < MIN_REUSE || size > self.capacity {
+        if tokens.len() < MIN_REUSE || self.capacity == 0 {
             return;
         }
         self.tick += 1;
         if let Some(e) = self.entries.iter_mut().find(|e| common_prefix(&e.tokens, &tokens) == tokens.len()) {
             e.last_used = self.tick; // already covered
+            return;
+        }
+        // A tight copy of the prompt rows: the sequence's own buffers have room for its answer.
+        let Some(cache) = cache.prefix(tokens.len()) else { return };
+        let size = cache.bytes();
+        if size > self.capacity {
             return;
         }
         let mut i = 0;

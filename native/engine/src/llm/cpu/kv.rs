@@ -1,7 +1,8 @@
 //! One sequence's keys and values on the CPU, per layer: keys transposed
 //! (`[kv_head][dim][capacity]`, so attention scores eight keys per vector)
-//! and values token-major (`[capacity][kv_heads · head_dim]`), grown in
-//! chunks of [`GROW`] tokens.
+//! and values token-major (`[capacity][kv_heads · head_dim]`). Capacity
+//! doubles as the sequence grows (a multiple of the attention key block),
+//! so a short request holds little memory.
 //!
 //! f32 (not f16) so a cached prefix gives exactly the values a recompute
 //! would: prompt reuse must not change outputs.
@@ -10,8 +11,10 @@
 //! appended in that phase are prompt rows (computed by the f32 GEMM), later
 //! ones decode rows (the integer kernels). Only prompt rows are reused.
 
-/// Tokens by which a cache grows (a multiple of the attention key block).
-pub const GROW: usize = 256;
+/// Capacity granule: the attention key block.
+const GRANULE: usize = crate::kernels::attention::KEY_BLOCK;
+/// Smallest capacity a cache starts with.
+const FIRST: usize = 64;
 
 #[derive(Clone, Default)]
 pub struct LayerKv {
@@ -73,7 +76,7 @@ impl KvCache {
         if need <= self.cap {
             return;
         }
-        let cap = need.next_multiple_of(GROW);
+        let cap = need.max(2 * self.cap).max(FIRST).next_multiple_of(GRANULE);
         let (rows, w) = (self.width(), self.width());
         for l in &mut self.layers {
             let mut k = vec![0f32; rows * cap];
@@ -134,7 +137,13 @@ impl KvCache {
     pub fn prefix(&self, n: usize) -> Self {
         let n = n.min(self.len);
         let mut c = Self::new(self.layers.len(), self.kv_heads, self.head_dim);
-        c.reserve(n + 1);
+        // Room for exactly these tokens and the next (a copy kept by the prefix cache stays small).
+        c.cap = (n + 1).next_multiple_of(GRANULE);
+        let size = c.width() * c.cap;
+        for l in &mut c.layers {
+            l.k = vec![0f32; size];
+            l.v = vec![0f32; size];
+        }
         let (w, cap) = (self.width(), c.cap);
         for (dst, src) in c.layers.iter_mut().zip(&self.layers) {
             for r in 0..w {
@@ -147,8 +156,8 @@ impl KvCache {
         c
     }
 
-    /// Bytes of K/V held (not counting spare capacity).
+    /// Bytes of K/V memory held (capacity, not just the tokens in use).
     pub fn bytes(&self) -> usize {
-        self.len * self.width() * 2 * 4 * self.layers.len()
+        self.cap * self.width() * 2 * 4 * self.layers.len()
     }
 }

@@ -17,7 +17,7 @@ pub mod kv;
 mod ops;
 
 use super::config::LlmConfig;
-use crate::kernels::{self, ActBuffers, Isa, QMatrix, RowSplit, ThreadPool, WeightFormat};
+use crate::kernels::{self, ActBuffers, Isa, Product, QMatrix, RowSplit, ThreadPool, WeightFormat};
 use crate::{EngineError, Result};
 use candle_core::quantized::gguf_file;
 use kv::KvCache;
@@ -265,14 +265,12 @@ impl CpuDecoder {
             let (q, k, v) = (grow(&mut s.q, n * q_dim), grow(&mut s.k, n * kv_dim), grow(&mut s.v, n * kv_dim));
             {
                 let input = s.acts.prepare(isa, &s.h[..n * hidden], &rows, hidden, &[&layer.wq, &layer.wk, &layer.wv]);
-                kernels::matmul(pool, isa, &input, &mut [(&layer.wq, &mut *q), (&layer.wk, &mut *k), (&layer.wv, &mut *v)]);
-            }
-            for (buf, bias) in [(&mut *q, &layer.bq), (&mut *k, &layer.bk), (&mut *v, &layer.bv)] {
-                if let Some(b) = bias {
-                    for row in buf.chunks_exact_mut(b.len()) {
-                        row.iter_mut().zip(b).for_each(|(o, b)| *o += b);
-                    }
-                }
+                let mut jobs = [
+                    Product::new(&layer.wq, &mut *q).bias(layer.bq.as_deref()),
+                    Product::new(&layer.wk, &mut *k).bias(layer.bk.as_deref()),
+                    Product::new(&layer.wv, &mut *v).bias(layer.bv.as_deref()),
+                ];
+                kernels::products(pool, isa, &input, &mut jobs);
             }
             let interleaved = cfg.architecture.interleaved_rope();
             for (row, &pos) in positions.iter().enumerate() {
