@@ -69,9 +69,11 @@ describe('probes and ids', () => {
     assert.equal(ready.status, 'ready');
     assert.deepEqual(ready.components, { documents: 'ready' }, 'readiness waits for the document store too');
     assert.ok(ready.models.every((m) => m.status === 'ready'));
-    const gpu = (await (await fetch(`${base}/health/gpu`)).json()) as { device: string; process_rss_bytes: number };
+    const gpu = (await (await fetch(`${base}/health/gpu`)).json()) as { device: string; process_rss_bytes: number; cpu_kernels: { isa: string; threads: number } };
     assert.equal(gpu.device, 'cpu');
     assert.ok(gpu.process_rss_bytes > 0);
+    assert.ok(['avx2', 'scalar'].includes(gpu.cpu_kernels.isa), gpu.cpu_kernels.isa);
+    assert.ok(gpu.cpu_kernels.threads >= 1);
     const stats = (await (await fetch(`${base}/health/stats`)).json()) as { uptime_s: number; models: unknown[] };
     assert.equal(stats.models.length, 4);
   });

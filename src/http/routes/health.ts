@@ -1,6 +1,6 @@
 /** Probes: liveness, readiness (models loaded), device, and server stats. */
 import { Router, type Request, type Response } from 'express';
-import { memoryInfo } from '../../engine/index.ts';
+import { kernelInfo, memoryInfo } from '../../engine/index.ts';
 import type { ModelService } from '../../services/model-service.ts';
 
 /** Options of {@link createHealthRoutes}. */
@@ -30,6 +30,7 @@ export function createHealthRoutes(options: HealthRoutesOptions): Router {
   });
   r.get('/health/gpu', (_req, res) => {
     const m = memoryInfo();
+    const k = kernelInfo();
     res.json({
       device: m.device,
       gpu: m.device.startsWith('cuda'),
@@ -39,6 +40,8 @@ export function createHealthRoutes(options: HealthRoutesOptions): Router {
       device_memory_total_bytes: m.deviceTotalBytes ?? null,
       process_rss_bytes: m.processRssBytes,
       cpu_features: m.cpuFeatures,
+      // The CPU kernels chosen at run time and the size of the engine's pool.
+      cpu_kernels: { isa: k.isa, threads: k.threads },
     });
   });
   r.get('/health/stats', async (_req, res) => {
