@@ -92,9 +92,14 @@ fn kernel<const RM: usize>(isa: Isa, kc: usize, a: [&[f32]; RM], w: &[f32], out:
     }
 }
 
-/// Runs of up to six rows of `rows` through the microkernel against one weight group.
+/// Runs of up to six rows of `rows` through the microkernel against one
+/// weight group: row `i`'s slice is `x[i·k + c0 ..][..kc]`, its output
+/// `out + i·ldo`.
 #[allow(clippy::too_many_arguments)]
-fn sweep<'x>(isa: Isa, kc: usize, rows: &[usize], a: &dyn Fn(usize) -> &'x [f32], o: &dyn Fn(usize) -> *mut f32, wg: &[f32], cols: usize, add: bool) {
+fn sweep(isa: Isa, kc: usize, rows: &[usize], x: &[f32], k: usize, c0: usize, out: *mut f32, ldo: usize, wg: &[f32], cols: usize, add: bool) {
+    let a = |row: usize| &x[row * k + c0..row * k + c0 + kc];
+    // SAFETY: callers pass an output pointer whose rows (at ldo apart) hold these columns.
+    let o = |row: usize| unsafe { out.add(row * ldo) };
     let mut rest = rows;
     while !rest.is_empty() {
         let take = rest.len().min(MR);
@@ -141,7 +146,6 @@ pub(crate) fn run_task(isa: Isa, w: &QMatrix, r0: usize, r1: usize, x: &[f32], r
                 }
             }
         }
-        let a = |row: usize| &x[row * k + c0..row * k + c0 + kc];
         for chunk in rows.chunks(MC) {
             for g in 0..groups {
                 let first = r0 + g * NR;
@@ -149,9 +153,9 @@ pub(crate) fn run_task(isa: Isa, w: &QMatrix, r0: usize, r1: usize, x: &[f32], r
                     Some(pk) => &pk[(first / NR) * NR * k + c0 * NR..(first / NR) * NR * k + (c0 + kc) * NR],
                     None => &wbuf[g * NR * KC..g * NR * KC + kc * NR],
                 };
-                // SAFETY: columns first.. of the output rows belong to this task.
-                let o = |row: usize| unsafe { out.0.add(row * w.rows + first) };
-                sweep(isa, kc, chunk, &a, &o, wg, NR.min(r1 - first), c0 > 0);
+                // SAFETY: columns first.. of every output row belong to this task.
+                let o = unsafe { out.0.add(first) };
+                sweep(isa, kc, chunk, x, k, c0, o, w.rows, wg, NR.min(r1 - first), c0 > 0);
             }
         }
         c0 += kc;
