@@ -339,3 +339,19 @@ fn qwen_stops_on_control_markers_only() {
     // <|endoftext|>, <|im_end|>; Qwen's `</s>` (128247) is an ordinary token.
     assert_eq!(stops, vec![151643, 151645]);
 }
+
+/// A request larger than one forward pass's token budget runs as several
+/// passes; every text's embedding equals the one it gets alone, bit for bit
+/// (the CPU forward is padding-free and batch-invariant).
+#[test]
+fn large_embedding_batches_split_by_tokens_and_match_single_texts() {
+    let Some(dir) = real_model(MINILM) else { return };
+    let e = Embedder::load(&dir, &Device::Cpu, None).unwrap();
+    let texts: Vec<String> = (0..40).map(|i| format!("passage {i}: ") + &"the engine splits large batches by tokens ".repeat(30 + i % 7)).collect();
+    let total: usize = e.count_tokens(&texts).unwrap().iter().map(|&n| n.min(256)).sum();
+    assert!(total > candela_engine::encoder::MAX_BATCH_TOKENS, "the request must exceed one pass: {total} tokens");
+    let all = e.embed(&texts, true).unwrap();
+    for i in [0, 17, 39] {
+        assert_eq!(all[i], e.embed(&texts[i..i + 1], true).unwrap()[0], "text {i}");
+    }
+}

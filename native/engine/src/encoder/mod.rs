@@ -13,6 +13,10 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use tokenizers::{PaddingParams, Tokenizer};
 
+/// Tokens one CPU forward pass takes at most (a request with more runs as
+/// several passes; each sequence's result is the same either way).
+pub const MAX_BATCH_TOKENS: usize = 8192;
+
 /// How token states become one sentence vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pooling {
@@ -147,10 +151,24 @@ impl Encoder {
         let mut encs = self.tokenize(inputs, truncate)?;
         match &self.backend {
             Backend::Cpu(m) => {
-                // Every sequence at its own length: no padding.
+                // Every sequence at its own length: no padding. Forward passes
+                // take at most MAX_BATCH_TOKENS tokens (as TEI's max_batch_tokens),
+                // so a large request costs bounded memory, not a bigger batch.
                 let seqs: Vec<(&[u32], &[u32])> = encs.iter().map(|e| (e.get_ids(), e.get_type_ids())).collect();
                 let lens: Vec<usize> = encs.iter().map(|e| e.len()).collect();
-                Ok((m.forward(&seqs)?, lens))
+                let mut out = Vec::with_capacity(lens.iter().sum::<usize>() * self.config.hidden_size);
+                let mut start = 0;
+                while start < seqs.len() {
+                    let mut end = start;
+                    let mut tokens = 0;
+                    while end < seqs.len() && (end == start || tokens + lens[end] <= MAX_BATCH_TOKENS) {
+                        tokens += lens[end];
+                        end += 1;
+                    }
+                    out.extend(m.forward(&seqs[start..end])?);
+                    start = end;
+                }
+                Ok((out, lens))
             }
             Backend::Candle(bert) => {
                 let lens: Vec<usize> = encs.iter().map(|e| e.len()).collect();
