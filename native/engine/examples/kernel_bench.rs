@@ -1,10 +1,11 @@
 //! Micro-benchmark of the CPU matmul kernels on the default models' shapes.
 //!
-//! `cargo run --release --example kernel_bench [-- THREADS [FORMAT M ITERS]]`
+//! `cargo run --release --example kernel_bench [-- THREADS [FORMAT M ITERS [prompt|decode] [ISA]]]`
 //! Prints, per format and batch size, the time per product, multiply-adds
 //! per second and weight bytes read per second. With FORMAT, M and ITERS it
 //! runs that one case a fixed number of times (for paired A/B timing of
-//! two builds with farm-bench).
+//! two builds or two instruction sets with farm-bench); ISA is a name from
+//! `Isa::name` (default: the best this CPU has).
 
 use candela_engine::kernels::{self, ActBuffers, Isa, QMatrix, RowSplit, ThreadPool, WeightFormat};
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -22,6 +23,10 @@ fn main() {
     let mut rng = StdRng::seed_from_u64(0);
     let args: Vec<String> = std::env::args().collect();
     if args.len() >= 5 {
+        let isa = match args.get(6) {
+            Some(name) => Isa::available().into_iter().find(|i| i.name() == name).expect("an instruction set this CPU has"),
+            None => isa,
+        };
         let format = WeightFormat::ALL.into_iter().find(|f| f.name() == args[2]).expect("format name, e.g. Q5_0");
         let (m, iters): (usize, usize) = (args[3].parse().unwrap(), args[4].parse().unwrap());
         let (rows, cols) = if format.block_len() == 256 { (896, 4864) } else { (4864, 896) };
@@ -36,7 +41,7 @@ fn main() {
             kernels::matmul(&pool, isa, &input, &mut [(&w, &mut out)]);
         }
         let secs = start.elapsed().as_secs_f64();
-        println!("{} m={m}: {:.1} GMAC/s", format.name(), (iters * m * rows * cols) as f64 / secs / 1e9);
+        println!("{} {} m={m}: {:.1} GMAC/s", format.name(), isa.name(), (iters * m * rows * cols) as f64 / secs / 1e9);
         return;
     }
     println!("isa {} threads {threads}", isa.name());

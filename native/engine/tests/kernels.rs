@@ -1,6 +1,7 @@
 //! The CPU kernels against their references, for every weight format:
 //! - our dequantization equals candle's (the GGML layouts are read right);
-//! - every SIMD path equals the scalar reference within float rounding;
+//! - every SIMD path equals the scalar reference within float rounding,
+//!   and the VNNI sets equal AVX2 bit for bit;
 //! - both stay within the exact error bound of activation quantization
 //!   from dequantize + f32 matmul;
 //! - a row's result does not depend on the rows batched with it;
@@ -8,7 +9,7 @@
 //!
 //! Shapes include odd row counts, odd batch sizes and non-power-of-two widths.
 
-use candela_engine::kernels::{self, act, formats, ActBuffers, ActKind, Isa, QMatrix, RowSplit, ThreadPool, WeightFormat};
+use candela_engine::kernels::{self, act, formats, ActBuffers, ActKind, Isa, PromptPath, QMatrix, RowSplit, ThreadPool, WeightFormat};
 use half::f16;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -164,6 +165,35 @@ fn every_path_matches_the_references_on_every_format() {
     }
 }
 
+/// VNNI's `vpdpbusd` computes the same exact integer sums as AVX2's
+/// `maddubs` + `madd`, so every VNNI set equals AVX2 bit for bit, also at the
+/// extremes (every activation at ±127, weights of every bit pattern).
+#[test]
+fn vnni_sets_equal_avx2_bit_for_bit() {
+    let available = Isa::available();
+    let vnni: Vec<Isa> = available.iter().copied().filter(|i| matches!(i, Isa::AvxVnni | Isa::Avx512Vnni)).collect();
+    if vnni.is_empty() {
+        eprintln!("this CPU has no VNNI: nothing to compare ({:?})", available);
+        return;
+    }
+    let pool = ThreadPool::new(2);
+    let mut rng = StdRng::seed_from_u64(6);
+    for format in WeightFormat::ALL {
+        let cols = *widths(format).last().unwrap();
+        let w = random_block_matrix(&mut rng, format, 19, cols);
+        let m = 9;
+        let mut x = random_values(&mut rng, m * cols, 1.0);
+        // Row 0: every value at the block's maximum magnitude, so each int8 is ±127.
+        for (i, v) in x[..cols].iter_mut().enumerate() {
+            *v = if i % 3 == 0 { -1.0 } else { 1.0 };
+        }
+        let base = run(&pool, Isa::Avx2, &w, &x, m);
+        for &isa in &vnni {
+            assert_eq!(run(&pool, isa, &w, &x, m), base, "{} {}", format.name(), isa.name());
+        }
+    }
+}
+
 /// A row's output is bit-identical alone and inside any batch, on every path.
 #[test]
 fn results_do_not_depend_on_the_batch() {
@@ -235,9 +265,9 @@ fn simd_dequantization_gives_the_scalar_values() {
     }
 }
 
-/// Prompt rows take the f32 GEMM where the format allows: exact up to f32
-/// rounding against the dequantized weights, the same on every ISA, and
-/// independent of the other rows (prompt or decode) in the product.
+/// Prompt rows are independent of the other rows (prompt or decode) in the
+/// product; where they take the f32 GEMM they are exact up to f32 rounding
+/// against the dequantized weights and the same on every such ISA.
 #[test]
 fn prompt_rows_are_exact_and_batch_invariant() {
     let pool = ThreadPool::new(3);
@@ -258,7 +288,7 @@ fn prompt_rows_are_exact_and_batch_invariant() {
                 // Alone, as one prompt row.
                 let alone = run_rows(&pool, isa, &w, &x[j * cols..(j + 1) * cols], &RowSplit::new(&[true]));
                 assert_eq!(&got[j * rows..(j + 1) * rows], &alone[..], "{} {} row {j}", format.name(), isa.name());
-                if kernels::dense::prompt_rows_dense(format) {
+                if kernels::prompt_path(isa, format) == PromptPath::F32Gemm {
                     for r in 0..rows {
                         let (wr, xr) = (&wf[r * cols..(r + 1) * cols], &x[j * cols..(j + 1) * cols]);
                         let exact: f64 = wr.iter().zip(xr).map(|(a, b)| *a as f64 * *b as f64).sum();
@@ -275,9 +305,58 @@ fn prompt_rows_are_exact_and_batch_invariant() {
             }
             results.push(got);
         }
-        if kernels::dense::prompt_rows_dense(format) {
+        // Every set whose prompt rows take the f32 GEMM gives the scalar GEMM's bits.
+        let f32_sets: Vec<usize> = Isa::available().iter().enumerate().filter(|(_, i)| kernels::prompt_path(**i, format) == PromptPath::F32Gemm).map(|(n, _)| n).collect();
+        if f32_sets.len() > 1 {
             for j in split.prompt.iter().copied() {
-                assert_eq!(&results[0][j * rows..(j + 1) * rows], &results.last().unwrap()[j * rows..(j + 1) * rows], "{}: scalar vs SIMD prompt row {j}", format.name());
+                for &n in &f32_sets[1..] {
+                    assert_eq!(&results[0][j * rows..(j + 1) * rows], &results[n][j * rows..(j + 1) * rows], "{}: scalar vs SIMD prompt row {j}", format.name());
+                }
+            }
+        }
+    }
+}
+
+/// Where prompt rows take the int8 GEMM (AVX-512 VNNI, 32-block formats),
+/// each equals the same row on the integer kernels within float rounding,
+/// stays within the activation-rounding bound of the f32 product, and does
+/// not depend on the other rows (odd shapes: column tails, partial K-slices,
+/// row counts that are not multiples of the tile).
+#[test]
+fn int8_gemm_prompt_rows_match_the_integer_kernels() {
+    let sets: Vec<Isa> = Isa::available().into_iter().filter(|i| WeightFormat::ALL.iter().any(|f| kernels::prompt_path(*i, *f) == PromptPath::Int8Gemm)).collect();
+    if sets.is_empty() {
+        eprintln!("no instruction set here takes the int8 GEMM: nothing to compare");
+        return;
+    }
+    let pool = ThreadPool::new(3);
+    let mut rng = StdRng::seed_from_u64(8);
+    for isa in sets {
+        for format in WeightFormat::ALL.into_iter().filter(|f| kernels::prompt_path(isa, *f) == PromptPath::Int8Gemm) {
+            for (rows, cols, m) in [(23usize, 896usize, 19usize), (16, 32, 1), (40, 224, 9), (7, 512, 3)] {
+                let w = random_block_matrix(&mut rng, format, rows, cols);
+                let wf = dequantized(&w);
+                let x = random_values(&mut rng, m * cols, 1.5);
+                let got = run_rows(&pool, isa, &w, &x, &RowSplit::new(&vec![true; m]));
+                let mut qa = act::QuantizedActs::default();
+                qa.quantize(format.act_kind(), &x, m, cols, false);
+                for j in 0..m {
+                    let xr = &x[j * cols..(j + 1) * cols];
+                    let decode = run(&pool, isa, &w, xr, 1);
+                    let alone = run_rows(&pool, isa, &w, xr, &RowSplit::new(&[true]));
+                    assert_eq!(&got[j * rows..(j + 1) * rows], &alone[..], "{} {} [{rows}x{cols}] row {j} alone", format.name(), isa.name());
+                    for r in 0..rows {
+                        let wr = &wf[r * cols..(r + 1) * cols];
+                        let exact: f64 = wr.iter().zip(xr).map(|(a, b)| *a as f64 * *b as f64).sum();
+                        let mag: f64 = wr.iter().zip(xr).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
+                        let bound: f64 = (0..cols).map(|i| wr[i].abs() as f64 * qa.d[(j * cols + i) / 32] as f64 / 2.0).sum();
+                        let g = got[j * rows + r] as f64;
+                        let slack = 1e-5 * mag + 1e-6;
+                        let what = format!("{} {} [{rows}x{cols}] row {j} col {r}", format.name(), isa.name());
+                        assert!((g - decode[r] as f64).abs() <= slack, "{what}: {g} vs integer kernels {}", decode[r]);
+                        assert!((g - exact).abs() <= bound * 1.0001 + slack, "{what}: {g} vs f32 {exact}, bound {bound}");
+                    }
+                }
             }
         }
     }

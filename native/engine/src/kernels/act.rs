@@ -27,6 +27,8 @@ pub struct QuantizedActs {
     pub d: Vec<f32>,
     /// Q8B32 only: per block of 32, `d · Σq` rounded to f16 (GGML's Q8_1 sum), padded likewise.
     pub s: Vec<f32>,
+    /// Q8B32 only: per block of 32, `Σq` (the int8 GEMM's offset term), padded likewise.
+    pub sums: Vec<i32>,
     /// Q8K only: per 16 values, `Σq`.
     pub bsums: Vec<i16>,
 }
@@ -51,6 +53,8 @@ impl QuantizedActs {
             self.d.resize(n + 8, 0.0);
             self.s.clear();
             self.s.resize(n + 8, 0.0);
+            self.sums.clear();
+            self.sums.resize(n + 8, 0);
         } else {
             self.d.resize(rows * k / bl, 0.0);
             self.bsums.resize(rows * k / 16, 0);
@@ -82,10 +86,11 @@ impl QuantizedActs {
                 ActKind::Q8B32 => {
                     // GGML's Q8_0/Q8_1 blocks keep d and d·Σq as f16: so do we, so
                     // products round as llama.cpp's (and candle's) do.
-                    let sum = qs.iter().map(|&q| q as i32).sum::<i32>() as f32;
+                    let sum = qs.iter().map(|&q| q as i32).sum::<i32>();
                     let d = f16::from_f32(d).to_f32();
                     self.d[b] = d;
-                    self.s[b] = f16::from_f32(d * sum).to_f32();
+                    self.s[b] = f16::from_f32(d * sum as f32).to_f32();
+                    self.sums[b] = sum;
                 }
                 _ => {
                     self.d[b] = d;

@@ -12,7 +12,7 @@ pub const KEY_BLOCK: usize = 32;
 
 /// Whether the SIMD paths run on this CPU.
 pub fn simd() -> bool {
-    crate::kernels::Isa::detect() == crate::kernels::Isa::Avx2
+    crate::kernels::Isa::detect().simd()
 }
 
 /// `out[i][t] = scale · q_i · K[t]` for `t < t_pad` (a multiple of [`KEY_BLOCK`]);

@@ -2,14 +2,15 @@
 //! rows at once, so each weight block is loaded and unpacked once for all of
 //! them. Integer products use `maddubs` (u8 × i8 → i16 pairs) and `madd`
 //! (i16 pairs → i32); no value range here can saturate them (at most
-//! 2 · 63 · 127 per i16 lane).
+//! 2 · 128 · 127 per i16 lane). Where the CPU has VNNI, the 32-block formats
+//! take `vpdpbusd` instead, which computes the same sums in one instruction.
 //!
 //! Batch invariance: the arithmetic for one (weight row, activation row)
 //! pair is the same whatever `RN` is and whichever other rows share the
 //! call, so a row's result never depends on what it was batched with.
 //!
-//! Every function here requires AVX2, FMA and F16C; callers check once
-//! (see [`super::Isa`]).
+//! Every function here requires AVX2, FMA and F16C (the VNNI wrappers also
+//! their extension); callers check once (see [`super::Isa`]).
 
 #![allow(clippy::missing_safety_doc)]
 // Index loops over the register tile (`acc[j]`, `isum[j]`) mirror the
@@ -77,7 +78,7 @@ unsafe fn bytes_from_bits(x: u32) -> __m256i {
 /// 16 packed nibble bytes → 32 bytes: low nibbles first, then high nibbles.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn nibbles(p: *const u8) -> __m256i {
+pub(crate) unsafe fn nibbles(p: *const u8) -> __m256i {
     let q = _mm_loadu_si128(p as *const __m128i);
     let m = _mm_set1_epi8(0x0F);
     _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m))
@@ -183,7 +184,7 @@ impl Block32 for Q4_1 {
 }
 
 #[inline(always)]
-unsafe fn fifth_bits(p: *const u8) -> __m256i {
+pub(crate) unsafe fn fifth_bits(p: *const u8) -> __m256i {
     let qh = u32::from_le_bytes(std::ptr::read_unaligned(p as *const [u8; 4]));
     _mm256_and_si256(bytes_from_bits(qh), _mm256_set1_epi8(0x10))
 }
@@ -215,11 +216,61 @@ impl Block32 for Q8_0 {
     }
 }
 
+/// Four adjacent u8 × i8 products summed into each i32 lane. Every
+/// implementation gives the same exact sums for the value ranges here.
+trait IntDot {
+    unsafe fn dot(u: __m256i, s: __m256i) -> __m256i;
+}
+
+/// AVX2: `maddubs` (pairs into i16) then `madd` with ones (pairs into i32).
+struct Maddubs;
+/// AVX-512 VNNI (EVEX, 256-bit): one `vpdpbusd`.
+struct DpbusdEvex;
+/// AVX-VNNI (VEX): one `vpdpbusd`.
+struct DpbusdVex;
+
+impl IntDot for Maddubs {
+    #[inline(always)]
+    unsafe fn dot(u: __m256i, s: __m256i) -> __m256i {
+        _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
+    }
+}
+
+impl IntDot for DpbusdEvex {
+    #[inline(always)]
+    unsafe fn dot(u: __m256i, s: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
+    }
+}
+
+impl IntDot for DpbusdVex {
+    #[inline(always)]
+    unsafe fn dot(u: __m256i, s: __m256i) -> __m256i {
+        _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s)
+    }
+}
+
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn tile_block32<W: Block32, const RN: usize>(w: &[u8], r: &Rows<RN>) -> [f32; RN] {
+    block32::<W, Maddubs, RN>(w, r)
+}
+
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn tile_block32_evex<W: Block32, const RN: usize>(w: &[u8], r: &Rows<RN>) -> [f32; RN] {
+    block32::<W, DpbusdEvex, RN>(w, r)
+}
+
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+unsafe fn tile_block32_vex<W: Block32, const RN: usize>(w: &[u8], r: &Rows<RN>) -> [f32; RN] {
+    block32::<W, DpbusdVex, RN>(w, r)
+}
+
+/// One weight row of a 32-block format against `RN` activation rows; inlined
+/// into a wrapper per instruction set.
+#[inline(always)]
+unsafe fn block32<W: Block32, D: IntDot, const RN: usize>(w: &[u8], r: &Rows<RN>) -> [f32; RN] {
     let nb = r.k / 32;
     debug_assert!(w.len() >= nb * W::BYTES);
-    let ones = _mm256_set1_epi16(1);
     let mut acc = [_mm256_setzero_ps(); RN];
     let mut offset = [_mm256_setzero_ps(); RN];
     let wp = w.as_ptr();
@@ -233,7 +284,7 @@ unsafe fn tile_block32<W: Block32, const RN: usize>(w: &[u8], r: &Rows<RN>) -> [
             if W::SIGNED {
                 y = _mm256_sign_epi8(y, q);
             }
-            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(uq, y), ones);
+            let p = D::dot(uq, y);
             let s = _mm256_mul_ps(d, _mm256_broadcast_ss(&*r.d[j].add(b)));
             acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), s, acc[j]);
         }
@@ -420,23 +471,36 @@ unsafe fn tile_float<const HALF: bool, const RN: usize>(w: &[u8], r: &Rows<RN>) 
     out
 }
 
+/// A 32-block format's kernel for `isa`.
+#[inline(always)]
+unsafe fn block32_for<W: Block32, const RN: usize>(isa: super::Isa, w: &[u8], rows: &Rows<RN>) -> [f32; RN] {
+    match isa {
+        super::Isa::Avx512Vnni => tile_block32_evex::<W, RN>(w, rows),
+        super::Isa::AvxVnni => tile_block32_vex::<W, RN>(w, rows),
+        _ => tile_block32::<W, RN>(w, rows),
+    }
+}
+
 /// Dot products of one weight row against `RN` activation rows.
 ///
 /// # Safety
-/// The CPU must have AVX2, FMA and F16C; `w` must hold a full row of `format`
+/// The CPU must have AVX2, FMA and F16C, and `isa`'s extensions; `w` must hold a full row of `format`
 /// for the rows' `k`, and `rows` must have been made from activations of the
 /// format's kind (f32 rows for float formats).
 #[inline]
-pub unsafe fn tile<const RN: usize>(format: super::WeightFormat, w: &[u8], rows: &Rows<RN>) -> [f32; RN] {
+pub unsafe fn tile<const RN: usize>(isa: super::Isa, format: super::WeightFormat, w: &[u8], rows: &Rows<RN>) -> [f32; RN] {
     use super::WeightFormat as F;
+    // 32-block formats spend most of their work in the integer dot, which a
+    // VNNI instruction does in one step; the K-quants multiply by their
+    // sub-block scales in that same `madd`, so they gain nothing from it.
     match format {
         F::F32 => tile_float::<false, RN>(w, rows),
         F::F16 => tile_float::<true, RN>(w, rows),
-        F::Q4_0 => tile_block32::<Q4_0, RN>(w, rows),
-        F::Q4_1 => tile_block32::<Q4_1, RN>(w, rows),
-        F::Q5_0 => tile_block32::<Q5_0, RN>(w, rows),
-        F::Q5_1 => tile_block32::<Q5_1, RN>(w, rows),
-        F::Q8_0 => tile_block32::<Q8_0, RN>(w, rows),
+        F::Q4_0 => block32_for::<Q4_0, RN>(isa, w, rows),
+        F::Q4_1 => block32_for::<Q4_1, RN>(isa, w, rows),
+        F::Q5_0 => block32_for::<Q5_0, RN>(isa, w, rows),
+        F::Q5_1 => block32_for::<Q5_1, RN>(isa, w, rows),
+        F::Q8_0 => block32_for::<Q8_0, RN>(isa, w, rows),
         F::Q4K => tile_k4::<false, RN>(w, rows),
         F::Q5K => tile_k4::<true, RN>(w, rows),
         F::Q6K => tile_q6k::<RN>(w, rows),

@@ -15,7 +15,7 @@
 //! Summation order per output: K-slices of [`KC`] in order, each one lane
 //! accumulated in k order, so a row's result depends only on its own inputs.
 
-use super::{formats, Isa, QMatrix, WeightFormat};
+use super::{formats, Isa, QMatrix};
 
 /// K-slice length (a multiple of every block length).
 pub const KC: usize = 256;
@@ -42,8 +42,8 @@ fn dequantize(isa: Isa, w: &QMatrix, r: usize, c0: usize, len: usize, out: &mut 
     let (b0, n) = (c0 / bl, len / bl);
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: Isa::Avx2 is chosen only when the CPU has AVX2, FMA and F16C; the row holds these blocks.
-        Isa::Avx2 => unsafe { super::avx2_dense::dequantize(w.format, w.row(r), b0, n, out) },
+        // SAFETY: a SIMD set is chosen only when the CPU has AVX2, FMA and F16C; the row holds these blocks.
+        Isa::Avx2 | Isa::AvxVnni | Isa::Avx512Vnni => unsafe { super::avx2_dense::dequantize(w.format, w.row(r), b0, n, out) },
         _ => {
             let bb = w.format.block_bytes();
             formats::dequantize_row(w.format, &w.row(r)[b0 * bb..(b0 + n) * bb], &mut out[..len]);
@@ -76,7 +76,7 @@ fn kernel<const RM: usize>(isa: Isa, kc: usize, a: [&[f32]; RM], w: &[f32], out:
         #[cfg(target_arch = "x86_64")]
         // SAFETY: AVX2/FMA detected; each `a` row holds kc values, `w` kc · 16, and each
         // output row 16 writable columns (or `cols` of them, handled by the kernel).
-        Isa::Avx2 => unsafe { super::avx2_dense::kernel_rx16::<RM>(kc, a.map(|r| r.as_ptr()), w.as_ptr(), out, cols, add) },
+        Isa::Avx2 | Isa::AvxVnni | Isa::Avx512Vnni => unsafe { super::avx2_dense::kernel_rx16::<RM>(kc, a.map(|r| r.as_ptr()), w.as_ptr(), out, cols, add) },
         _ => {
             for (i, row) in a.iter().enumerate() {
                 for j in 0..cols {
@@ -160,11 +160,4 @@ pub(crate) fn run_task(isa: Isa, w: &QMatrix, r0: usize, r1: usize, x: &[f32], r
         }
         c0 += kc;
     }
-}
-
-/// Formats whose prompt rows take this GEMM (the others: the integer kernels
-/// are as fast, and they keep llama.cpp's numerics). Chosen by measurement,
-/// see `examples/kernel_bench.rs`.
-pub fn prompt_rows_dense(format: WeightFormat) -> bool {
-    !matches!(format, WeightFormat::Q4K | WeightFormat::Q5K | WeightFormat::Q6K)
 }

@@ -5,7 +5,7 @@
 
 use super::act::QuantizedActs;
 use super::dense;
-use super::{scalar, ActKind, Isa, QMatrix, ThreadPool};
+use super::{prompt_path, scalar, ActKind, Isa, PromptPath, QMatrix, ThreadPool};
 
 /// Which rows of an input are prompt rows (computed once per prompt token,
 /// many per step) and which are decode rows (one per running sequence).
@@ -65,10 +65,11 @@ impl ActBuffers {
     pub fn prepare<'a>(&'a mut self, isa: Isa, x: &'a [f32], rows: &'a RowSplit, k: usize, weights: &[&QMatrix]) -> MatInput<'a> {
         let m = rows.len();
         assert_eq!(x.len(), m * k, "input is not {m} rows of {k}");
-        let dense_prompt = |w: &&QMatrix| !rows.prompt.is_empty() && dense::prompt_rows_dense(w.format);
-        let integer_rows = |w: &&QMatrix| !rows.decode.is_empty() || !dense_prompt(w);
+        // Prompt rows need int8 blocks unless they take the f32 GEMM.
+        let int_prompt = |w: &&QMatrix| !rows.prompt.is_empty() && prompt_path(isa, w.format) != PromptPath::F32Gemm;
+        let integer_rows = |w: &&QMatrix| !rows.decode.is_empty() || int_prompt(w);
         let needs = |kind| weights.iter().any(|w| w.format.act_kind() == kind && integer_rows(w));
-        let simd = isa == Isa::Avx2;
+        let simd = isa.simd();
         if needs(ActKind::Q8B32) {
             self.q8.quantize(ActKind::Q8B32, x, m, k, simd);
         }
@@ -174,12 +175,23 @@ pub fn products(pool: &ThreadPool, isa: Isa, input: &MatInput<'_>, jobs: &mut [P
 /// Columns `r0..r1` of one product, for every row of the input.
 fn compute(isa: Isa, input: &MatInput<'_>, w: &QMatrix, r0: usize, r1: usize, out: OutPtr) {
     let (m, k) = (input.m, input.k);
-    let dense_prompt = !input.rows.prompt.is_empty() && dense::prompt_rows_dense(w.format);
-    let integer_rows: &[usize] = if dense_prompt { &input.rows.decode } else { &input.rows.all };
+    let path = if input.rows.prompt.is_empty() { PromptPath::Integer } else { prompt_path(isa, w.format) };
+    let integer_rows: &[usize] = if path == PromptPath::Integer { &input.rows.all } else { &input.rows.decode };
     assert!(w.packed().is_none() || integer_rows.is_empty(), "a packed matrix serves prompt rows only");
-    if dense_prompt {
-        let mut wbuf = Vec::new();
-        dense::run_task(isa, w, r0, r1, input.x, &input.rows.prompt, dense::Out(out.0), &mut wbuf);
+    match path {
+        PromptPath::F32Gemm => {
+            let mut wbuf = Vec::new();
+            dense::run_task(isa, w, r0, r1, input.x, &input.rows.prompt, dense::Out(out.0), &mut wbuf);
+        }
+        #[cfg(target_arch = "x86_64")]
+        PromptPath::Int8Gemm => {
+            assert!(input.q8.k == k && input.q8.rows >= m, "activations not prepared for {}", w.format.name());
+            let mut packed = super::avx512_gemm::Packed::default();
+            // SAFETY: this path is only chosen for Isa::Avx512Vnni, which the CPU reported; the
+            // input's Q8B32 blocks cover every row (checked above); columns r0..r1 are this task's.
+            unsafe { super::avx512_gemm::run_task(w, r0, r1, input.q8, &input.rows.prompt, dense::Out(out.0), &mut packed) };
+        }
+        _ => {}
     }
     if integer_rows.is_empty() {
         return;
@@ -229,16 +241,16 @@ impl Sweep<'_> {
         };
         match self.isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => {
+            Isa::Avx2 | Isa::AvxVnni | Isa::Avx512Vnni => {
                 let bl = match w.format.act_kind() {
                     ActKind::F32 => 1,
                     kind => QuantizedActs::block_len(kind),
                 };
                 let ptrs = super::avx2::Rows::new(self.acts, self.x, self.k, rows, bl);
                 for r in self.r0..self.r1 {
-                    // SAFETY: Isa::Avx2 is only chosen when the CPU reports AVX2, FMA and F16C;
-                    // the rows were made from activations of this format's kind and width.
-                    store(r, unsafe { super::avx2::tile::<RN>(w.format, w.row(r), &ptrs) });
+                    // SAFETY: a SIMD set is only chosen when the CPU reports it (AVX2, FMA and F16C
+                    // included); the rows were made from activations of this format's kind and width.
+                    store(r, unsafe { super::avx2::tile::<RN>(self.isa, w.format, w.row(r), &ptrs) });
                 }
             }
             _ => {

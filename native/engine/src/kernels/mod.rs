@@ -7,7 +7,8 @@
 //! - [`pool`]: the persistent worker pool every product runs on.
 //!
 //! - [`dense`]: the f32 GEMM that prompt rows take (weights dequantized
-//!   exactly, a tile at a time).
+//!   exactly, a tile at a time); with AVX-512 VNNI, the 32-block formats'
+//!   prompt rows take an int8 GEMM instead (`avx512_gemm`). See [`prompt_path`].
 //!
 //! A product `out[m, n] = x[m, k] · Wᵀ` runs as one parallel job: the output
 //! columns (weight rows) are split into tasks over the pool. Inside a task,
@@ -19,8 +20,8 @@
 //! shares its step.
 //!
 //! The instruction set is chosen once, at first use, from what the CPU
-//! reports at run time (AVX2+FMA+F16C, else the scalar reference), never from
-//! the build machine.
+//! reports at run time (AVX-512 VNNI or AVX-VNNI on top of AVX2+FMA+F16C,
+//! else AVX2 alone, else the scalar reference), never from the build machine.
 
 pub mod act;
 pub mod attention;
@@ -28,6 +29,8 @@ pub mod attention;
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx2_dense;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512_gemm;
 pub mod dense;
 pub mod formats;
 mod matmul;
@@ -42,38 +45,61 @@ pub use pool::ThreadPool;
 use std::sync::OnceLock;
 
 /// The instruction set the kernels use.
+///
+/// AVX2 + FMA + F16C is the baseline the build targets (`x86-64-v3`). Where
+/// the CPU also has an int8 dot-product instruction (`vpdpbusd`: AVX-512
+/// VNNI with VL, or the VEX-encoded AVX-VNNI), the integer kernels use it in
+/// place of AVX2's `maddubs` + `madd` pair. Both compute the same exact
+/// integer sums, so every set gives bit-identical results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
     Scalar,
     Avx2,
+    /// AVX2 plus the VEX-encoded `vpdpbusd` (AVX-VNNI: Alder Lake, Zen 5 and later).
+    AvxVnni,
+    /// AVX2 plus the EVEX-encoded 256-bit `vpdpbusd` (AVX-512 VNNI + VL + BW: Ice Lake, Zen 4 and later).
+    Avx512Vnni,
 }
 
 impl Isa {
     /// The best set this CPU supports (detected once).
     pub fn detect() -> Isa {
         static ISA: OnceLock<Isa> = OnceLock::new();
-        *ISA.get_or_init(|| {
-            #[cfg(target_arch = "x86_64")]
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") && std::is_x86_feature_detected!("f16c") {
-                return Isa::Avx2;
-            }
-            Isa::Scalar
-        })
+        *ISA.get_or_init(|| *Self::available().last().unwrap_or(&Isa::Scalar))
     }
 
-    /// Every set this CPU can run, for tests that compare them.
+    /// Every set this CPU can run, worst to best, for tests that compare them.
     pub fn available() -> Vec<Isa> {
+        #[allow(unused_mut)]
         let mut v = vec![Isa::Scalar];
-        if Self::detect() == Isa::Avx2 {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") && std::is_x86_feature_detected!("f16c") {
             v.push(Isa::Avx2);
+            if std::is_x86_feature_detected!("avxvnni") {
+                v.push(Isa::AvxVnni);
+            }
+            if std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512bw")
+                && std::is_x86_feature_detected!("avx512vl")
+                && std::is_x86_feature_detected!("avx512vnni")
+            {
+                v.push(Isa::Avx512Vnni);
+            }
         }
         v
+    }
+
+    /// Whether the AVX2 + FMA + F16C baseline is there (every set but the scalar reference).
+    pub fn simd(self) -> bool {
+        self != Isa::Scalar
     }
 
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
+            Isa::AvxVnni => "avx2+avx-vnni",
+            Isa::Avx512Vnni => "avx2+avx512-vnni",
         }
     }
 }
@@ -138,6 +164,36 @@ impl QMatrix {
     /// Row `r` as f32 (embedding lookup).
     pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
         formats::dequantize_row(self.format, self.row(r), &mut out[..self.cols]);
+    }
+}
+
+/// How the prompt rows of a product are computed (decode rows always take
+/// the integer kernels). Depends only on the instruction set and the format,
+/// never on the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptPath {
+    /// Weights dequantized exactly to f32, FMA GEMM: exact in the activations.
+    F32Gemm,
+    /// Activations as int8 blocks, weights unpacked to u8, `vpdpbusd` GEMM
+    /// (AVX-512 VNNI, 32-block formats): four times the multiply-adds per slot.
+    Int8Gemm,
+    /// The decode rows' integer kernels, eight rows per weight sweep (K-quants:
+    /// as fast as the f32 GEMM, and llama.cpp's numerics).
+    Integer,
+}
+
+/// The path prompt rows of `format` take on `isa`; chosen by measurement
+/// (`examples/kernel_bench.rs`).
+pub fn prompt_path(isa: Isa, format: WeightFormat) -> PromptPath {
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx512Vnni && avx512_gemm::handles(format) {
+        return PromptPath::Int8Gemm;
+    }
+    let _ = isa;
+    if matches!(format, WeightFormat::Q4K | WeightFormat::Q5K | WeightFormat::Q6K) {
+        PromptPath::Integer
+    } else {
+        PromptPath::F32Gemm
     }
 }
 

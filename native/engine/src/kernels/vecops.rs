@@ -11,7 +11,7 @@ use super::Isa;
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     #[cfg(target_arch = "x86_64")]
-    if Isa::detect() == Isa::Avx2 {
+    if Isa::detect().simd() {
         // SAFETY: AVX2 and FMA were detected at run time.
         return unsafe { avx2::dot(a, b) };
     }
@@ -23,7 +23,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     debug_assert_eq!(x.len(), y.len());
     #[cfg(target_arch = "x86_64")]
-    if Isa::detect() == Isa::Avx2 {
+    if Isa::detect().simd() {
         // SAFETY: AVX2 and FMA were detected at run time.
         return unsafe { avx2::axpy(alpha, x, y) };
     }
@@ -36,7 +36,7 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
 pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
     debug_assert_eq!(gate.len(), up.len());
     #[cfg(target_arch = "x86_64")]
-    if Isa::detect() == Isa::Avx2 {
+    if Isa::detect().simd() {
         // SAFETY: AVX2 and FMA were detected at run time.
         return unsafe { avx2::silu_mul(gate, up) };
     }
@@ -62,7 +62,7 @@ fn erf(x: f32) -> f32 {
 /// `x = gelu(x)` with the exact (erf) form BERT uses, in place.
 pub fn gelu_erf(x: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if Isa::detect() == Isa::Avx2 {
+    if Isa::detect().simd() {
         // SAFETY: AVX2 and FMA were detected at run time.
         return unsafe { avx2::gelu_erf(x) };
     }
