@@ -62,6 +62,8 @@ export interface AppOptions {
   trustProxy?: boolean | number | string;
   /** Cache and breaker figures for /health/stats. */
   guards?: () => Promise<Record<string, unknown>>;
+  /** This replica's name, sent on every response as `X-Replica-ID`. */
+  replicaId?: string;
 }
 
 /** `CANDELA_TRUST_PROXY` as express takes it: true/false, a hop count, or addresses. */
@@ -86,7 +88,7 @@ export function createApp(options: AppOptions): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', options.trustProxy ?? false);
-  app.use(createRequestId());
+  app.use(createRequestId({ replicaId: options.replicaId }));
   app.use(createHttpMetrics(options.metrics));
   app.use(
     pinoHttp({
