@@ -35,6 +35,7 @@ import { createOpenAiRoutes } from './routes/openai.ts';
 import { createQueryRoutes } from './routes/query.ts';
 import { createRerankRoutes } from './routes/rerank.ts';
 import { createTokenizeRoutes } from './routes/tokenize.ts';
+import { createWebRoutes } from './routes/web.ts';
 
 /** Everything the app needs, passed in explicitly. */
 export interface AppOptions {
@@ -113,6 +114,7 @@ export function createApp(options: AppOptions): express.Express {
 
   app.use(createMetricsRoutes(options.metrics));
   app.use(createDocsRoutes(options.version ?? '0.0.0'));
+  app.use(createWebRoutes());
   app.use(createHealthRoutes({ models: options.models, startedAt: options.startedAt ?? Date.now(), settings: options.settings ?? {}, components: options.components, guards: options.guards }));
   app.use(createModelRoutes(options.models));
   app.use(createTokenizeRoutes(options.models));
