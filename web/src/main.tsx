@@ -29,16 +29,19 @@ function KeyPanel({ reason, onClose }: { reason: ApiError | undefined; onClose: 
   const has = apiKey() !== '';
   return (
     <div class="key-panel" role="region" aria-label="API key settings">
+      <div class="inner">
       {reason?.status === 401 && (
-        <p class="error" role="alert" data-testid="key-needed">
-          <strong>{has ? 'The server did not accept this API key.' : 'This server needs an API key.'}</strong> ({reason.message}.) Paste a key below; an admin
-          creates one with <code>bin/candela keys create --name me --scopes read,write</code>.
-        </p>
+        <div class="error" role="alert" data-testid="key-needed">
+          <strong>{has ? 'The server did not accept this API key.' : 'This server needs an API key.'}</strong> Paste a key below; an admin creates one with{' '}
+          <code>bin/candela keys create --name me --scopes read,write</code>.
+          <p class="small muted">Server: {reason.message}</p>
+        </div>
       )}
       {reason?.status === 403 && (
-        <p class="error" role="alert">
-          <strong>Your key lacks a scope this needs.</strong> ({reason.message}.)
-        </p>
+        <div class="error" role="alert">
+          <strong>Your key lacks a scope this needs.</strong> Ask an admin for a key with it.
+          <p class="small muted">Server: {reason.message}</p>
+        </div>
       )}
       <form
         class="row"
@@ -68,6 +71,7 @@ function KeyPanel({ reason, onClose }: { reason: ApiError | undefined; onClose: 
         )}
       </form>
       <p class="small muted">Kept in this tab's session storage only, and sent as a bearer token to this server.</p>
+      </div>
     </div>
   );
 }

@@ -260,7 +260,7 @@ function AnswerCard({ a }: { a: Answer }) {
             total <b data-testid="total">{ms(a.totalMs)}</b>
           </dd>
           <dd>
-            <b data-testid="tps">{rate(d?.tokens_per_sec)}</b> · {d ? d.token_count : '—'} tokens
+            <b data-testid="tps">{d?.cache_hit ? 'cached' : rate(d?.tokens_per_sec)}</b> · {d ? d.token_count : '—'} tokens
           </dd>
         </dl>
         <dl aria-label="Reported by the server">

@@ -116,7 +116,7 @@ export function DocumentsView() {
               <span class="small" data-testid="upload-state">
                 {u.state === 'uploading' && `${bytes(u.sent)} of ${bytes(u.size)}`}
                 {u.state === 'indexing' && 'sent; chunking and embedding…'}
-                {u.state === 'done' && `added: ${u.chunks ?? '?'} chunks`}
+                {u.state === 'done' && `added: ${u.chunks ?? '?'} ${u.chunks === 1 ? 'chunk' : 'chunks'}`}
                 {u.state === 'error' && 'failed'}
               </span>
               {u.error && <ErrorNote error={u.error} />}
@@ -134,12 +134,12 @@ export function DocumentsView() {
             </code>
           </p>
           <div class="table-wrap">
-            <table>
+            <table class="stack">
               <thead>
                 <tr>
                   <th scope="col">Title</th>
-                  <th scope="col">Chunks</th>
-                  <th scope="col">Size</th>
+                  <th scope="col" class="num">Chunks</th>
+                  <th scope="col" class="num">Size</th>
                   <th scope="col">Added</th>
                   <th scope="col">
                     <span class="visually-hidden">Actions</span>
@@ -149,14 +149,14 @@ export function DocumentsView() {
               <tbody>
                 {list.data.map((d) => (
                   <tr key={d.id} data-testid="document-row">
-                    <td>
+                    <td class="title">
                       <span class="doc-title">{d.title}</span>
                       <br />
                       <code class="small muted">{d.id}</code>
                     </td>
-                    <td class="num">{d.chunks}</td>
-                    <td class="num">{count(d.characters)} chars</td>
-                    <td>{new Date(d.created_at).toLocaleString()}</td>
+                    <td class="num" data-label="Chunks">{d.chunks}</td>
+                    <td class="num" data-label="Size">{count(d.characters)} chars</td>
+                    <td data-label="Added">{new Date(d.created_at).toLocaleString()}</td>
                     <td>
                       <button type="button" class="secondary small" onClick={() => void remove(d.id, d.title)} aria-label={`Delete ${d.title}`}>
                         Delete

@@ -12,6 +12,9 @@ import type { ModelEntry, Readiness, ServerStats } from '../types.ts';
 
 const REFRESH_MS = 3000;
 
+/** The cache store's own breaker, in words: `open` means the store failed and is skipped for now. */
+const STORE_STATE: Record<string, string> = { closed: 'healthy', 'half-open': 'recovering', open: 'unreachable (skipped)' };
+
 interface Snapshot {
   ready?: Readiness;
   models?: ModelEntry[];
@@ -68,7 +71,7 @@ export function StatusView() {
       {error && <ErrorNote error={error} />}
       {snap?.models && (
         <div class="table-wrap">
-          <table data-testid="models-table">
+          <table class="stack" data-testid="models-table">
             <caption class="visually-hidden">Models</caption>
             <thead>
               <tr>
@@ -76,11 +79,11 @@ export function StatusView() {
                 <th scope="col">Role</th>
                 <th scope="col">Status</th>
                 <th scope="col">Quantization</th>
-                <th scope="col">Parameters</th>
-                <th scope="col">Memory</th>
+                <th scope="col" class="num">Parameters</th>
+                <th scope="col" class="num">Memory</th>
                 <th scope="col">Device</th>
-                <th scope="col">Running / waiting</th>
-                <th scope="col">Load time</th>
+                <th scope="col" class="num">Running / waiting</th>
+                <th scope="col" class="num">Load time</th>
               </tr>
             </thead>
             <tbody>
@@ -92,20 +95,20 @@ export function StatusView() {
                       {m.id}
                       {m.architecture && <div class="small muted">{m.architecture}</div>}
                     </th>
-                    <td>{m.role}</td>
-                    <td>
+                    <td data-label="Role">{m.role}</td>
+                    <td data-label="Status">
                       <span class={`badge ${m.status === 'ready' ? 'ok' : m.status === 'failed' ? 'bad' : 'warn'}`} title={m.failure ?? undefined}>
                         {m.status}
                       </span>
                     </td>
-                    <td>{m.quantization ?? '—'}</td>
-                    <td class="num">{count(m.parameters)}</td>
-                    <td class="num">{bytes(m.memory_bytes)}</td>
-                    <td>{m.device ?? '—'}</td>
-                    <td class="num" data-testid="running">
+                    <td data-label="Quantization">{m.quantization ?? '—'}</td>
+                    <td class="num" data-label="Parameters">{count(m.parameters)}</td>
+                    <td class="num" data-label="Memory">{bytes(m.memory_bytes)}</td>
+                    <td data-label="Device">{m.device ?? '—'}</td>
+                    <td class="num" data-label="Running / waiting" data-testid="running">
                       {s ? `${s.running} / ${s.waiting}` : '—'}
                     </td>
-                    <td class="num">{ms(m.load_ms)}</td>
+                    <td class="num" data-label="Load time">{ms(m.load_ms)}</td>
                   </tr>
                 );
               })}
@@ -125,7 +128,7 @@ export function StatusView() {
                 <dd data-testid="cache-entries">{count(cache?.entries)}</dd>
                 <dt>Store</dt>
                 <dd>
-                  {cache?.backend ?? '—'} ({cache?.store_state ?? '—'})
+                  {cache?.backend ?? '—'}, {STORE_STATE[cache?.store_state ?? ''] ?? cache?.store_state ?? '—'}
                 </dd>
                 <dt>Threshold</dt>
                 <dd>{cache?.threshold ?? '—'}</dd>
