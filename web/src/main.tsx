@@ -4,7 +4,7 @@
  * survives a look at another tab; Documents and Status poll only while shown.
  */
 import { render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { apiKey, onAuthError, onKeyChange, setApiKey, type ApiError } from './api.ts';
 import { AskView } from './views/ask.tsx';
 import { ChatView } from './views/chat.tsx';
@@ -81,14 +81,17 @@ function App() {
   const [keyOpen, setKeyOpen] = useState(false);
   const [authError, setAuthError] = useState<ApiError | undefined>();
   const [hasKey, setHasKey] = useState(apiKey() !== '');
+  // Once closed by hand, the panel stays closed until the key changes (background polls would reopen it).
+  const dismissed = useRef(false);
   useEffect(() => {
     const onHash = () => setView(viewFromHash());
     addEventListener('hashchange', onHash);
     const offAuth = onAuthError((e) => {
       setAuthError(e);
-      setKeyOpen(true);
+      if (!dismissed.current) setKeyOpen(true);
     });
     const offKey = onKeyChange(() => {
+      dismissed.current = false;
       setHasKey(apiKey() !== '');
       setAuthError(undefined);
     });
@@ -118,7 +121,15 @@ function App() {
             </a>
           ))}
         </nav>
-        <button type="button" class={`secondary key-button${hasKey ? ' set' : ''}`} aria-expanded={keyOpen} onClick={() => setKeyOpen((o) => !o)}>
+        <button
+          type="button"
+          class={`secondary key-button${hasKey ? ' set' : ''}`}
+          aria-expanded={keyOpen}
+          onClick={() => {
+            dismissed.current = keyOpen;
+            setKeyOpen(!keyOpen);
+          }}
+        >
           API key{hasKey ? ' ✓' : ''}
         </button>
       </header>
