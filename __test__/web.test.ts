@@ -172,7 +172,7 @@ describe('web page in chromium', () => {
     await sources.first().locator('summary').click();
     assert.match(await quote.innerText(), /harbour ferry leaves every twenty minutes/);
     // The chart shows this answer.
-    await page.locator('figure.chart').getByText('Last 1 answers').waitFor();
+    await page.locator('figure.chart').getByText('Last answer (browser-measured)').waitFor();
   });
 
   it('shows the cache badge, with the matched question, when the same question is asked again', async () => {

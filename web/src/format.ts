@@ -29,9 +29,9 @@ export function count(v: number | null | undefined): string {
   return v.toLocaleString('en-US');
 }
 
-/** Tokens per second, `—` when the server gave none (cache hits). */
+/** Tokens per second, `— tok/s` while unknown. */
 export function rate(v: number | null | undefined): string {
-  if (v === null || v === undefined || !Number.isFinite(v)) return '—';
+  if (v === null || v === undefined || !Number.isFinite(v)) return '— tok/s';
   return `${v >= 100 ? Math.round(v) : v.toFixed(1)} tok/s`;
 }
 

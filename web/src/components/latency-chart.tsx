@@ -26,7 +26,7 @@ export function LatencyChart({ points }: { points: LatencyPoint[] }) {
   return (
     <figure class="chart">
       <figcaption>
-        Last {points.length} answers (browser-measured) · <span class="key ttft">TTFT</span> <span class="key total">total</span> · max {ms(max)}
+        {points.length === 1 ? 'Last answer' : `Last ${points.length} answers`} (browser-measured) · <span class="key ttft">TTFT</span> <span class="key total">total</span> · max {ms(max)}
       </figcaption>
       <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={label} preserveAspectRatio="none">
         <line x1={PAD} x2={W - PAD} y1={H - PAD} y2={H - PAD} class="axis" />
