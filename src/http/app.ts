@@ -98,8 +98,8 @@ export function createApp(options: AppOptions): express.Express {
       customProps: (req) => ({ route: routeTemplate(req as Request) }),
       // API keys never reach the log.
       serializers: { req: redactCredentials },
-      // Probes would drown the log.
-      autoLogging: { ignore: (req) => /^\/(health|metrics|docs)/.test(req.url ?? '') },
+      // Probes and the web page's static files would drown the log.
+      autoLogging: { ignore: (req) => /^\/(health|metrics|docs|ui\/)/.test(req.url ?? '') },
     }),
   );
   app.use(

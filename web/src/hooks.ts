@@ -59,6 +59,6 @@ export function useLlms(): ModelEntry[] {
     } catch {
       // The status view and the answers show errors; a picker just stays empty.
     }
-  }, 15_000);
+  }, 60_000);
   return models;
 }

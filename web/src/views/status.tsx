@@ -10,7 +10,7 @@ import { bytes, count, duration, ms } from '../format.ts';
 import { usePoll } from '../hooks.ts';
 import type { ModelEntry, Readiness, ServerStats } from '../types.ts';
 
-const REFRESH_MS = 3000;
+const REFRESH_MS = 5000;
 
 /** The cache store's own breaker, in words: `open` means the store failed and is skipped for now. */
 const STORE_STATE: Record<string, string> = { closed: 'healthy', 'half-open': 'recovering', open: 'unreachable (skipped)' };
