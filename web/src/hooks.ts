@@ -1,4 +1,4 @@
-/** Small hooks the views share: settings kept in local storage, the model list, polling. */
+/** Small hooks and helpers the views share: settings kept in local storage, polling, the model list, throttled renders. */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { getJson, onKeyChange } from './api.ts';
 import type { ModelEntry } from './types.ts';
@@ -61,4 +61,26 @@ export function useLlms(): ModelEntry[] {
     }
   }, 60_000);
   return models;
+}
+
+/**
+ * Renders a stream's progress at most once per `ms`: tokens can arrive
+ * thousands a second, a screen needs far fewer updates. `soon()` schedules a
+ * render, `now()` renders at once (at the end of a stream).
+ */
+export function throttled(render: () => void, ms: number): { soon: () => void; now: () => void } {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return {
+    soon() {
+      timer ??= setTimeout(() => {
+        timer = undefined;
+        render();
+      }, ms);
+    },
+    now() {
+      clearTimeout(timer);
+      timer = undefined;
+      render();
+    },
+  };
 }

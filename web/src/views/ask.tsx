@@ -7,9 +7,10 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, postStream } from '../api.ts';
 import { ErrorNote, asApiError } from '../components/error-note.tsx';
+import { ModelSelect, NumberField } from '../components/fields.tsx';
 import { LatencyChart, type LatencyPoint } from '../components/latency-chart.tsx';
 import { ms, rate, short } from '../format.ts';
-import { useLlms, useStored } from '../hooks.ts';
+import { throttled, useStored } from '../hooks.ts';
 import type { QueryDone, QueryMeta } from '../types.ts';
 
 /** One asked question and what came back. */
@@ -49,7 +50,6 @@ let nextId = 1;
 
 export function AskView() {
   const [settings, setSettings] = useStored('candela.ask', DEFAULTS);
-  const llms = useLlms();
   const [question, setQuestion] = useState('');
   const [answers, setAnswers] = useState<Answer[]>([]);
   const running = useRef<AbortController | undefined>(undefined);
@@ -61,17 +61,10 @@ export function AskView() {
     running.current = ac;
     setBusy(true);
     const a: Answer = { id: nextId++, question: q, state: 'streaming', text: '' };
-    const show = () => {
+    const view = throttled(() => {
       const copy = { ...a };
       setAnswers((list) => list.map((x) => (x.id === a.id ? copy : x)));
-    };
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const showSoon = () => {
-      timer ??= setTimeout(() => {
-        timer = undefined;
-        show();
-      }, RENDER_MS);
-    };
+    }, RENDER_MS);
     setAnswers((list) => [{ ...a }, ...list].slice(0, KEEP));
     const body = {
       query: q,
@@ -105,7 +98,7 @@ export function AskView() {
           a.error = new ApiError(0, e.code, e.message, e.request_id);
           a.state = 'error';
         }
-        showSoon();
+        view.soon();
       }
       if (a.state === 'streaming') {
         a.state = 'error';
@@ -120,8 +113,7 @@ export function AskView() {
         a.error = asApiError(err);
       }
     } finally {
-      clearTimeout(timer);
-      show();
+      view.now();
       running.current = undefined;
       setBusy(false);
     }
@@ -166,17 +158,7 @@ export function AskView() {
         <details class="settings">
           <summary>Settings</summary>
           <div class="grid">
-            <label>
-              Model
-              <select value={settings.model} onChange={(e) => setSettings({ model: e.currentTarget.value })}>
-                <option value="">server default</option>
-                {llms.map((m) => (
-                  <option key={m.id} value={m.id}>
-                    {m.id}
-                  </option>
-                ))}
-              </select>
-            </label>
+            <ModelSelect value={settings.model} onChange={(model) => setSettings({ model })} />
             <NumberField label="Max tokens" value={settings.max_tokens} min={1} max={4096} step={1} onChange={(v) => setSettings({ max_tokens: v })} />
             <NumberField label="Temperature" value={settings.temperature} min={0} max={2} step={0.05} onChange={(v) => setSettings({ temperature: v })} />
             <NumberField label="Chunks retrieved" value={settings.top_k_retrieve} min={1} max={50} step={1} onChange={(v) => setSettings({ top_k_retrieve: v })} />
@@ -199,27 +181,6 @@ export function AskView() {
         ))}
       </div>
     </section>
-  );
-}
-
-/** A labelled number input that reports only valid numbers. */
-export function NumberField(props: { label: string; value: number; min: number; max: number; step: number; onChange: (v: number) => void }) {
-  return (
-    <label>
-      {props.label}
-      <input
-        type="number"
-        inputMode="decimal"
-        value={props.value}
-        min={props.min}
-        max={props.max}
-        step={props.step}
-        onChange={(e) => {
-          const v = e.currentTarget.valueAsNumber;
-          if (Number.isFinite(v)) props.onChange(Math.min(props.max, Math.max(props.min, v)));
-        }}
-      />
-    </label>
   );
 }
 

@@ -6,9 +6,9 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, postStream } from '../api.ts';
 import { ErrorNote, asApiError } from '../components/error-note.tsx';
+import { ModelSelect, NumberField } from '../components/fields.tsx';
 import { ms, rate } from '../format.ts';
-import { useLlms, useStored } from '../hooks.ts';
-import { NumberField } from './ask.tsx';
+import { throttled, useStored } from '../hooks.ts';
 
 interface Turn {
   id: number;
@@ -45,7 +45,6 @@ interface ChatChunk {
 
 export function ChatView() {
   const [settings, setSettings] = useStored('candela.chat', DEFAULTS);
-  const llms = useLlms();
   const [turns, setTurns] = useState<Turn[]>([]);
   const [input, setInput] = useState('');
   const [busy, setBusy] = useState(false);
@@ -62,17 +61,10 @@ export function ChatView() {
     const ac = new AbortController();
     running.current = ac;
     setBusy(true);
-    const show = () => {
+    const view = throttled(() => {
       const copy = { ...reply };
       setTurns((list) => list.map((t) => (t.id === reply.id ? copy : t)));
-    };
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const showSoon = () => {
-      timer ??= setTimeout(() => {
-        timer = undefined;
-        show();
-      }, RENDER_MS);
-    };
+    }, RENDER_MS);
     const messages = [...(settings.system.trim() ? [{ role: 'system', content: settings.system }] : []), ...history.map((t) => ({ role: t.role, content: t.content }))];
     const sent = performance.now();
     try {
@@ -103,7 +95,7 @@ export function ChatView() {
           reply.content += delta;
         }
         if (chunk.usage) reply.tokens = chunk.usage.completion_tokens;
-        showSoon();
+        view.soon();
       }
       reply.totalMs = performance.now() - sent;
     } catch (err) {
@@ -114,9 +106,8 @@ export function ChatView() {
         reply.error = asApiError(err);
       }
     } finally {
-      clearTimeout(timer);
       reply.streaming = false;
-      show();
+      view.now();
       running.current = undefined;
       setBusy(false);
     }
@@ -134,17 +125,7 @@ export function ChatView() {
       <details class="settings" open={false}>
         <summary>Settings</summary>
         <div class="grid">
-          <label>
-            Model
-            <select value={settings.model} onChange={(e) => setSettings({ model: e.currentTarget.value })}>
-              <option value="">server default</option>
-              {llms.map((m) => (
-                <option key={m.id} value={m.id}>
-                  {m.id}
-                </option>
-              ))}
-            </select>
-          </label>
+          <ModelSelect value={settings.model} onChange={(model) => setSettings({ model })} />
           <NumberField label="Temperature" value={settings.temperature} min={0} max={2} step={0.05} onChange={(v) => setSettings({ temperature: v })} />
           <NumberField label="Top p" value={settings.top_p} min={0.01} max={1} step={0.01} onChange={(v) => setSettings({ top_p: v })} />
           <NumberField label="Max tokens" value={settings.max_tokens} min={1} max={32768} step={1} onChange={(v) => setSettings({ max_tokens: v })} />
