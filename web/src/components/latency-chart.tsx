@@ -21,7 +21,8 @@ export function LatencyChart({ points }: { points: LatencyPoint[] }) {
   const max = Math.max(...points.map((p) => p.totalMs), 1);
   const slot = (W - PAD * 2) / Math.max(points.length, 10);
   const bar = Math.max(2, slot / 2 - 1);
-  const y = (v: number) => H - PAD - (v / max) * (H - PAD * 2);
+  // At least 2 units tall, so a cache hit's few milliseconds still show beside seconds-long answers.
+  const y = (v: number) => H - PAD - Math.max(2, (v / max) * (H - PAD * 2));
   const label = `Last ${points.length} answers, oldest first: ${points.map((p) => `TTFT ${ms(p.ttftMs)}, total ${ms(p.totalMs)}`).join('; ')}`;
   return (
     <figure class="chart">
