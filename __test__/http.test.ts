@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EventSourceParserStream, type EventSourceMessage } from 'eventsource-parser/stream';
+import { loadConfig } from '../src/config.ts';
 import { writeTestModel } from '../src/engine/index.ts';
 import type { RunningServer } from '../src/http/server.ts';
 import { tempDir } from './helpers/paths.ts';
@@ -83,6 +84,13 @@ describe('probes and ids', () => {
     assert.equal(given.headers.get('x-request-id'), 'abc-123');
     const made = await post('/v1/tokenize', { text: 'hi' });
     assert.match(made.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+  });
+
+  it('names the replica that answered in X-Replica-ID (CANDELA_REPLICA_ID, default the host name)', async () => {
+    const res = await fetch(`${base}/health`);
+    assert.equal(res.headers.get('x-replica-id'), loadConfig({}).replicaId);
+    assert.equal(loadConfig({ CANDELA_REPLICA_ID: 'pod-7' }).replicaId, 'pod-7');
+    assert.throws(() => loadConfig({ CANDELA_REPLICA_ID: 'a b' }), /replicaId/);
   });
 });
 

@@ -20,6 +20,9 @@ start=$(date +%s)
 bash scripts/build-native.sh
 echo "native engine ready in $(( $(date +%s) - start ))s" >&2
 
+step "web page: esbuild bundle of web/ into web/dist (skipped when up to date)"
+bash scripts/node.sh scripts/build-web.ts
+
 if [ "${CANDELA_SKIP_MODELS:-0}" != "1" ]; then
   step "default models: download, verify sha256, unpack (skipped when present)"
   bin/candela models pull

@@ -20,6 +20,11 @@ if ! command -v redis-server >/dev/null 2>&1; then
   ($sudo_cmd service redis-server stop || true) >/dev/null 2>&1
 fi
 
+# The web page's browser tests drive Debian's chromium through playwright-core
+# (no browser download); the script installs it when it is missing.
+step "chromium (Debian package) for the web page's browser tests"
+bash scripts/install-chromium.sh
+
 # The real-model tests fail (rather than skip) when a default model is missing.
 export CANDELA_REQUIRE_MODELS=1
 export CANDELA_MODELS_DIR="${CANDELA_MODELS_DIR:-$root/models}"
@@ -38,9 +43,10 @@ fi
 
 step "type-check (tsc)"
 bash scripts/node.sh node_modules/typescript/bin/tsc -p tsconfig.json
+bash scripts/node.sh node_modules/typescript/bin/tsc -p web/tsconfig.json
 
 step "lint (eslint, type-aware)"
-bash scripts/node.sh node_modules/eslint/bin/eslint.js src __test__ scripts
+bash scripts/node.sh node_modules/eslint/bin/eslint.js src __test__ scripts web
 
 step "node tests (binding, CLI, models)"
 bash scripts/node.sh --test --test-concurrency=1 __test__/*.test.ts

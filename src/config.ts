@@ -3,6 +3,7 @@
  * environment and command-line flags (flags win), validated with zod and
  * frozen. Nothing else in the code base reads `process.env`.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -85,6 +86,8 @@ const ConfigSchema = z.object({
   rateLimitIpTpm: z.coerce.number().int().min(0),
   /** Express `trust proxy` (client IP from X-Forwarded-For): false, true, a hop count or a subnet list. */
   trustProxy: z.string(),
+  /** This replica's name in the `X-Replica-ID` response header (default: the host name, a pod's name in Kubernetes). */
+  replicaId: z.string().regex(/^[\w.:@-]{1,128}$/, 'letters, digits and . : @ - _ only (1-128)'),
 });
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
@@ -131,6 +134,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   CANDELA_RATE_LIMIT_IP_RPM: 'rateLimitIpRpm',
   CANDELA_RATE_LIMIT_IP_TPM: 'rateLimitIpTpm',
   CANDELA_TRUST_PROXY: 'trustProxy',
+  CANDELA_REPLICA_ID: 'replicaId',
 };
 
 const DEFAULTS = {
@@ -175,6 +179,7 @@ const DEFAULTS = {
   rateLimitIpRpm: 0,
   rateLimitIpTpm: 0,
   trustProxy: 'false',
+  replicaId: os.hostname().replace(/[^\w.:@-]/g, '-').slice(0, 128) || 'candela',
 };
 
 /** A configuration value that failed validation. */

@@ -35,6 +35,7 @@ import { createOpenAiRoutes } from './routes/openai.ts';
 import { createQueryRoutes } from './routes/query.ts';
 import { createRerankRoutes } from './routes/rerank.ts';
 import { createTokenizeRoutes } from './routes/tokenize.ts';
+import { createWebRoutes } from './routes/web.ts';
 
 /** Everything the app needs, passed in explicitly. */
 export interface AppOptions {
@@ -62,6 +63,8 @@ export interface AppOptions {
   trustProxy?: boolean | number | string;
   /** Cache and breaker figures for /health/stats. */
   guards?: () => Promise<Record<string, unknown>>;
+  /** This replica's name, sent on every response as `X-Replica-ID`. */
+  replicaId?: string;
 }
 
 /** `CANDELA_TRUST_PROXY` as express takes it: true/false, a hop count, or addresses. */
@@ -86,7 +89,7 @@ export function createApp(options: AppOptions): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', options.trustProxy ?? false);
-  app.use(createRequestId());
+  app.use(createRequestId({ replicaId: options.replicaId }));
   app.use(createHttpMetrics(options.metrics));
   app.use(
     pinoHttp({
@@ -95,8 +98,8 @@ export function createApp(options: AppOptions): express.Express {
       customProps: (req) => ({ route: routeTemplate(req as Request) }),
       // API keys never reach the log.
       serializers: { req: redactCredentials },
-      // Probes would drown the log.
-      autoLogging: { ignore: (req) => /^\/(health|metrics|docs)/.test(req.url ?? '') },
+      // Probes and the web page's static files would drown the log.
+      autoLogging: { ignore: (req) => /^\/(health|metrics|docs|ui\/)/.test(req.url ?? '') },
     }),
   );
   app.use(
@@ -111,6 +114,7 @@ export function createApp(options: AppOptions): express.Express {
 
   app.use(createMetricsRoutes(options.metrics));
   app.use(createDocsRoutes(options.version ?? '0.0.0'));
+  app.use(createWebRoutes());
   app.use(createHealthRoutes({ models: options.models, startedAt: options.startedAt ?? Date.now(), settings: options.settings ?? {}, components: options.components, guards: options.guards }));
   app.use(createModelRoutes(options.models));
   app.use(createTokenizeRoutes(options.models));

@@ -124,6 +124,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     metricsAuth: config.metricsAuth,
     limits,
     trustProxy: parseTrustProxy(config.trustProxy),
+    replicaId: config.replicaId,
     guards: async () => {
       await breaker.spent().catch(() => undefined);
       return { cache: cache?.stats() ?? { enabled: false }, breaker: breaker.snapshot() };
