@@ -85,6 +85,15 @@ const ConfigSchema = z.object({
   rateLimitIpTpm: z.coerce.number().int().min(0),
   /** Express `trust proxy` (client IP from X-Forwarded-For): false, true, a hop count or a subnet list. */
   trustProxy: z.string(),
+  /** Wire limits: body-read time after the headers (408 past it), headers time, idle keep-alive time, ms. */
+  bodyTimeoutMs: z.coerce.number().int().min(100).max(3_600_000),
+  headersTimeoutMs: z.coerce.number().int().min(100).max(600_000),
+  keepAliveTimeoutMs: z.coerce.number().int().min(0).max(600_000),
+  /** Open connections at once (0: no cap) and requests in flight per client, by API key or address (0: no cap). */
+  maxConnections: z.coerce.number().int().min(0).max(1_000_000),
+  maxRequestsPerClient: z.coerce.number().int().min(0).max(1_000_000),
+  /** Wall-clock limit of one generation, ms (0: none); past it the generation ends with finish reason `time_limit`. */
+  generationTimeoutMs: z.coerce.number().int().min(0).max(86_400_000),
 });
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
@@ -131,6 +140,12 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   CANDELA_RATE_LIMIT_IP_RPM: 'rateLimitIpRpm',
   CANDELA_RATE_LIMIT_IP_TPM: 'rateLimitIpTpm',
   CANDELA_TRUST_PROXY: 'trustProxy',
+  CANDELA_BODY_TIMEOUT_MS: 'bodyTimeoutMs',
+  CANDELA_HEADERS_TIMEOUT_MS: 'headersTimeoutMs',
+  CANDELA_KEEP_ALIVE_TIMEOUT_MS: 'keepAliveTimeoutMs',
+  CANDELA_MAX_CONNECTIONS: 'maxConnections',
+  CANDELA_MAX_REQUESTS_PER_CLIENT: 'maxRequestsPerClient',
+  CANDELA_GENERATION_TIMEOUT_MS: 'generationTimeoutMs',
 };
 
 const DEFAULTS = {
@@ -175,6 +190,14 @@ const DEFAULTS = {
   rateLimitIpRpm: 0,
   rateLimitIpTpm: 0,
   trustProxy: 'false',
+  bodyTimeoutMs: 30_000,
+  headersTimeoutMs: 20_000,
+  // Node's and uvicorn's default; a load balancer in front should idle out sooner.
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 1024,
+  // Half the default engine queue: one client cannot fill it alone.
+  maxRequestsPerClient: 128,
+  generationTimeoutMs: 600_000,
 };
 
 /** A configuration value that failed validation. */

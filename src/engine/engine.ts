@@ -47,6 +47,8 @@ export interface GenerateOptions {
   params?: SamplingParams;
   /** Aborting cancels the generation in the engine. */
   signal?: AbortSignal;
+  /** Wall-clock limit in ms (0 or absent: none); past it the generation ends with finish reason `time_limit`. */
+  timeLimitMs?: number;
 }
 
 /** Options of the engine process-wide (the CPU worker pool is shared by all instances). */
@@ -86,7 +88,7 @@ export class Engine {
   /** Starts a generation; iterate the result for text. */
   generate(model: string, input: GenerateInput, options: GenerateOptions = {}): Generation {
     const request: Native.GenerateRequest = { ...input, params: options.params };
-    return new Generation((onEvent) => this.#native.generate(model, request, onEvent), options.signal);
+    return new Generation((onEvent) => this.#native.generate(model, request, onEvent), options.signal, options.timeLimitMs);
   }
 
   tokenize(model: string, text: string, addBos = false): number[] {

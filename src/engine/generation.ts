@@ -4,11 +4,18 @@
  *
  * Events are pushed by the engine's scheduler thread (through a thread-safe
  * function) and buffered here until the consumer pulls them.
+ *
+ * A wall-clock limit cancels the generation in the engine when it runs past
+ * it; the result then says `time_limit` (not `cancelled`, which means the
+ * caller gave up), with the text generated so far.
  */
 import type * as Native from '../../native/node/binding.d.ts';
 import { EngineError, toEngineError } from './errors.ts';
 
 export type GenerationResult = Native.GenerationResult;
+
+/** Finish reason of a generation stopped by its wall-clock limit. */
+export const TIME_LIMIT = 'time_limit';
 
 /** One piece of generated text. */
 export interface TokenChunk {
@@ -30,9 +37,11 @@ export class Generation implements AsyncIterable<TokenChunk> {
   #resolveResult!: (r: GenerationResult) => void;
   #signal: AbortSignal | undefined;
   #onAbort = (): void => this.cancel();
+  #deadline: NodeJS.Timeout | undefined;
+  #timedOut = false;
 
   /** @internal Use `Engine.generate`. */
-  constructor(start: (onEvent: (e: Native.GenerationEvent) => void) => Native.Generation, signal?: AbortSignal) {
+  constructor(start: (onEvent: (e: Native.GenerationEvent) => void) => Native.Generation, signal?: AbortSignal, timeLimitMs = 0) {
     this.result = new Promise((resolve) => {
       this.#resolveResult = resolve;
     });
@@ -46,16 +55,25 @@ export class Generation implements AsyncIterable<TokenChunk> {
     this.promptTokens = this.#native.promptTokens;
     this.#signal = signal;
     signal?.addEventListener('abort', this.#onAbort, { once: true });
+    if (timeLimitMs > 0 && this.#native) {
+      this.#deadline = setTimeout(() => {
+        this.#timedOut = true;
+        this.cancel();
+      }, timeLimitMs);
+      this.#deadline.unref();
+    }
   }
 
   #onEvent(e: Native.GenerationEvent): void {
     if (e.kind === 'token') {
       this.#chunks.push({ text: e.text ?? '', tokenIds: e.tokenIds ?? [] });
     } else if (e.result) {
-      this.#done = e.result;
+      clearTimeout(this.#deadline);
+      const r = this.#timedOut && e.result.finishReason === 'cancelled' ? { ...e.result, finishReason: TIME_LIMIT } : e.result;
+      this.#done = r;
       this.#signal?.removeEventListener('abort', this.#onAbort);
       this.#native = undefined;
-      this.#resolveResult(e.result);
+      this.#resolveResult(r);
     }
     const wake = this.#wake;
     this.#wake = undefined;

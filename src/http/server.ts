@@ -26,6 +26,7 @@ import { DocumentService } from '../services/documents.ts';
 import { Metrics } from '../services/metrics.ts';
 import { ModelService, type ModelSpec } from '../services/model-service.ts';
 import { createApp, parseTrustProxy } from './app.ts';
+import { applyServerLimits, CONNECTIONS_CHECKING_INTERVAL_MS } from './wire/server-limits.ts';
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
@@ -97,6 +98,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     onLoad: (info) => metrics.observeLoad(info.name, info.loadMs ?? 0),
     breaker,
     limits,
+    generationTimeoutMs: config.generationTimeoutMs,
   });
   let documents: DocumentService | undefined;
   // Documents open (and the demo corpus goes in) once the embedder is ready.
@@ -124,12 +126,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     metricsAuth: config.metricsAuth,
     limits,
     trustProxy: parseTrustProxy(config.trustProxy),
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    maxRequestsPerClient: config.maxRequestsPerClient,
     guards: async () => {
       await breaker.spent().catch(() => undefined);
       return { cache: cache?.stats() ?? { enabled: false }, breaker: breaker.snapshot() };
     },
   });
-  const server = http.createServer(app);
+  const server = http.createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, app);
+  applyServerLimits(server, config);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);

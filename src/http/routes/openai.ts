@@ -7,7 +7,7 @@
  */
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import type { GenerateInput, Generation, GenerationResult } from '../../engine/index.ts';
+import { TIME_LIMIT, type GenerateInput, type Generation, type GenerationResult } from '../../engine/index.ts';
 import type { ModelService } from '../../services/model-service.ts';
 import { toHttpError } from '../errors.ts';
 import { requestIdOf } from '../middleware/request-id.ts';
@@ -50,9 +50,9 @@ export const CompletionBody = z.object({
 
 type Kind = 'chat' | 'text';
 
-/** OpenAI's finish reasons: our `stop`/`length` map directly. */
+/** OpenAI's finish reasons: `stop`/`length` map directly; a wall-clock cut is a truncation, `length`. */
 function finishReason(r: GenerationResult): string {
-  return r.finishReason === 'length' ? 'length' : 'stop';
+  return r.finishReason === 'length' || r.finishReason === TIME_LIMIT ? 'length' : 'stop';
 }
 
 export function createOpenAiRoutes(models: ModelService, options: { heartbeatMs: number }): Router {
