@@ -32,6 +32,8 @@ pub struct Engine {
 #[napi]
 pub struct Generation {
     handle: llm::GenerationHandle,
+    /// Events delivered and not yet consumed by JS (shared with the sink).
+    backlog: Arc<AtomicUsize>,
 }
 
 #[napi]
@@ -54,12 +56,24 @@ impl Generation {
     pub fn cancel(&self) {
         self.handle.cancel();
     }
+
+    /// Tells the engine that JS has consumed `n` events. Until it does, the
+    /// events count as backlog, and a generation whose backlog reaches the
+    /// high-water mark is paused by the scheduler (back-pressure from the
+    /// final consumer, e.g. a socket that stopped draining).
+    #[napi]
+    pub fn consumed(&self, n: u32) {
+        let n = n as usize;
+        // Saturating: a late or duplicate acknowledgement never wraps around.
+        let _ = self.backlog.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(n)));
+    }
 }
 
 type EventFn = ThreadsafeFunction<JsGenerationEvent, (), JsGenerationEvent, Status, false>;
 
 /// Delivers events to JS through a thread-safe function; the backlog is the
-/// number of events queued for the JS thread and not yet handed to JS.
+/// number of events delivered and not yet acknowledged by JS through
+/// [`Generation::consumed`] (queued for the JS thread, or buffered there).
 struct JsSink {
     tsfn: EventFn,
     backlog: Arc<AtomicUsize>,
@@ -182,17 +196,13 @@ impl Engine {
         };
         let params = params_from_js(request.params.unwrap_or_default())?;
         let backlog = Arc::new(AtomicUsize::new(0));
-        let seen = backlog.clone();
         let tsfn: EventFn = on_event
             .build_threadsafe_function::<JsGenerationEvent>()
             .callee_handled::<false>()
-            .build_callback(move |ctx| {
-                seen.fetch_sub(1, Ordering::Relaxed);
-                Ok(ctx.value)
-            })?;
-        let sink = JsSink { tsfn, backlog };
+            .build_callback(|ctx| Ok(ctx.value))?;
+        let sink = JsSink { tsfn, backlog: backlog.clone() };
         let handle = h.submit(GenerateRequest { input, params }, Box::new(sink)).map_err(to_napi)?;
-        Ok(Generation { handle })
+        Ok(Generation { handle, backlog })
     }
 
     /// Scheduler counters of an LLM.

@@ -89,7 +89,7 @@ export function createOpenAiRoutes(models: ModelService, options: { heartbeatMs:
     });
     try {
       if (kind === 'chat') sse.send(undefined, chunk(undefined, null, true));
-      for await (const c of gen) sse.send(undefined, chunk(c.text, null));
+      for await (const c of gen) if (!sse.send(undefined, chunk(c.text, null))) await sse.drain();
       const result = await gen.result;
       if (result.finishReason !== 'cancelled') {
         sse.send(undefined, chunk(undefined, finishReason(result)));
