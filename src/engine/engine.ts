@@ -139,13 +139,3 @@ export function kernelInfo(): KernelInfo {
 export function memoryInfo(): MemoryInfo {
   return binding().memoryInfo();
 }
-
-/** Writes a tiny random-weight model for tests; returns its path. */
-export function writeTestModel(
-  dir: string,
-  kind: 'qwen2' | 'llama' | 'bert-cls' | 'bert-mean' | 'cross-encoder',
-  dtype?: 'f32' | 'q8_0' | 'q4_0',
-  contextLength?: number,
-): string {
-  return native(() => binding().writeTestModel(dir, kind, dtype, contextLength));
-}
