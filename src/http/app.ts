@@ -63,7 +63,7 @@ export interface AppOptions {
   metricsAuth?: boolean;
   limits?: RateLimits | undefined;
   /** Express `trust proxy` (how the client address is found behind a proxy). */
-  trustProxy?: boolean | number | string;
+  trustProxy?: boolean | number | string | string[];
   /** Cache and breaker figures for /health/stats. */
   guards?: () => Promise<Record<string, unknown>>;
   /** Milliseconds a request body may take to arrive after its headers (408 past it; default 30 s). */
