@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EventSourceParserStream, type EventSourceMessage } from 'eventsource-parser/stream';
-import { writeTestModel } from '../src/engine/index.ts';
+import { writeTestModel } from './helpers/fixtures.ts';
 import type { RunningServer } from '../src/http/server.ts';
 import { FileKeyStore } from '../src/services/api-keys.ts';
 import { realModel, tempDir } from './helpers/paths.ts';

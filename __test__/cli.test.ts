@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { writeTestModel } from '../src/engine/index.ts';
+import { writeTestModel } from './helpers/fixtures.ts';
 import { CLI, realModel, tempDir } from './helpers/paths.ts';
 
 function run(...args: string[]): { code: number | null; stdout: string; stderr: string } {

@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Engine, EngineError, writeTestModel, memoryInfo } from '../src/engine/index.ts';
+import { Engine, EngineError, memoryInfo, toEngineError } from '../src/engine/index.ts';
+import { binding } from '../src/engine/binding.ts';
+import { writeTestModel } from './helpers/fixtures.ts';
 import { realModel, tempDir } from './helpers/paths.ts';
 
 const dir = tempDir();
@@ -141,6 +143,30 @@ describe('generation', () => {
     await expectCode(() => engine.generate('tiny', { tokens: [999999] }), 'INVALID_INPUT');
     await expectCode(() => engine.generate('tiny', { messages: [{ role: 'robot', content: 'x' }] }), 'INVALID_INPUT');
     await expectCode(() => engine.generate('tiny', { prompt: 'x' }, { params: { seed: -3 } }), 'INVALID_INPUT');
+  });
+
+  it('native errors carry their code as a property, with the message as the engine wrote it', async () => {
+    const raw = binding();
+    const e = new raw.Engine();
+    const sync = (() => {
+      try {
+        e.modelInfo('missing');
+      } catch (err) {
+        return err as Error & { code?: string };
+      }
+    })();
+    assert.equal(sync?.code, 'MODEL_NOT_FOUND');
+    assert.equal(sync?.message, "model 'missing' is not loaded", 'no [CODE] prefix to parse');
+    const rejected = (await e.loadModel({ name: 'x', role: 'llm', path: '/nonexistent' }).catch((err: unknown) => err)) as Error & { code?: string };
+    assert.ok(rejected instanceof Error);
+    assert.equal(rejected.code, 'LOAD_FAILED', 'promise rejections too');
+    assert.doesNotMatch(rejected.message, /^\[/);
+    // A message that merely looks coded is not parsed: only the property counts.
+    assert.equal(toEngineError(new Error('[OVERLOADED] not really')).code, 'INTERNAL');
+  });
+
+  it('ships no test fixtures in the addon', () => {
+    assert.equal((binding() as unknown as Record<string, unknown>)['writeTestModel'], undefined);
   });
 
   it('a full queue answers OVERLOADED and accepted work still completes', async () => {

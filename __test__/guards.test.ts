@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { once } from 'node:events';
 import { pino } from 'pino';
-import { writeTestModel } from '../src/engine/index.ts';
+import { writeTestModel } from './helpers/fixtures.ts';
 import { requiredScope } from '../src/http/access.ts';
 import { createApp } from '../src/http/app.ts';
 import { Metrics } from '../src/services/metrics.ts';

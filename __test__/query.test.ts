@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { EventSourceParserStream, type EventSourceMessage } from 'eventsource-parser/stream';
-import { writeTestModel } from '../src/engine/index.ts';
+import { writeTestModel } from './helpers/fixtures.ts';
 import type { RunningServer } from '../src/http/server.ts';
 import { tempDir } from './helpers/paths.ts';
 import { startTinyServer } from './helpers/tiny-server.ts';

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { writeTestModel } from '../src/engine/index.ts';
+import { writeTestModel } from './helpers/fixtures.ts';
 import { RedisKeyStore } from '../src/services/api-keys.ts';
 import { realModel, ROOT, tempDir } from './helpers/paths.ts';
 import { startRedis, type TestRedis } from './helpers/redis.ts';

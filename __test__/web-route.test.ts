@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import express from 'express';
-import { writeTestModel } from '../src/engine/index.ts';
+import { writeTestModel } from './helpers/fixtures.ts';
 import { isWebPage, requiredScope } from '../src/http/access.ts';
 import { createWebRoutes } from '../src/http/routes/web.ts';
 import type { RunningServer } from '../src/http/server.ts';

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { writeTestModel } from '../src/engine/index.ts';
+import { writeTestModel } from './helpers/fixtures.ts';
 import type { RunningServer } from '../src/http/server.ts';
 import { FileKeyStore } from '../src/services/api-keys.ts';
 import { collectErrors, launchChromium } from './helpers/browser.ts';

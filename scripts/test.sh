@@ -34,6 +34,11 @@ host="$(rustc -vV | sed -n 's/^host: //p')"
 step "cargo test (engine: tiny generated models, reference parity, real-model integration)"
 cargo test --release --target "$host" --workspace
 
+# The JS tests' tiny models come from the dev-only native/testkit crate's
+# command, which the cargo test above built (its integration test needs it).
+export CANDELA_FIXTURES_BIN="$root/target/$host/release/candela-fixtures"
+[ -x "$CANDELA_FIXTURES_BIN" ] || { echo "candela: $CANDELA_FIXTURES_BIN was not built by cargo test" >&2; exit 1; }
+
 if cargo clippy --version >/dev/null 2>&1; then
   step "clippy (engine and binding, warnings are errors)"
   cargo clippy --release --target "$host" --workspace --all-targets -- -D warnings

@@ -4,9 +4,12 @@
  * frozen. Nothing else in the code base reads `process.env`.
  */
 import os from 'node:os';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { MODELS } from './models/manifest.ts';
+import { parsePrices, type Price } from './services/cost/pricing.ts';
 
 /** The repository root (where `models/` lives by default). */
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -16,6 +19,56 @@ const DeviceSchema = z
   .regex(/^(auto|cpu|cuda(:\d+)?)$/, 'device must be auto, cpu, cuda or cuda:N');
 
 const Bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
+
+/** A comma-separated list, trimmed, empties dropped. */
+const List = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+
+/** `CANDELA_PRICES` JSON, parsed into per-model prices. */
+const Prices = z.unknown().transform((v, ctx): Record<string, Price> => {
+  if (typeof v !== 'string') return v as Record<string, Price>; // already parsed (set in code)
+  try {
+    return parsePrices(v);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+
+/** express `trust proxy` as given: true/false, a hop count, or addresses/subnets/names ('loopback', 'uniquelocal'…). */
+export type TrustProxy = boolean | number | string[];
+
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+function isProxyAddress(v: string): boolean {
+  if (PROXY_NAMES.includes(v)) return true;
+  const [addr = '', bits, ...rest] = v.split('/');
+  const family = isIP(addr);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  if (!/^\d{1,3}$/.test(bits)) return isIP(bits) === 4; // a dotted netmask
+  return Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/** `CANDELA_TRUST_PROXY` in express's terms, each address validated here rather than at the first request. */
+const TrustProxySchema = z.unknown().transform((v, ctx): TrustProxy => {
+  if (typeof v === 'boolean' || typeof v === 'number' || Array.isArray(v)) return v as TrustProxy; // set in code
+  const t = String(v).trim();
+  if (t === 'true' || t === 'false') return t === 'true';
+  if (/^\d+$/.test(t)) return Number(t);
+  const list = t.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = list.filter((a) => !isProxyAddress(a));
+  if (list.length === 0 || bad.length > 0) {
+    ctx.addIssue({ code: 'custom', message: `must be true, false, a hop count or addresses/subnets (${PROXY_NAMES.join(', ')}); bad: ${bad.join(', ') || 'empty'}` });
+    return z.NEVER;
+  }
+  return list;
+});
+
+/** `CANDELA_MODELS`: names from the manifest (empty: the default set). */
+const ServeModels = z.union([z.array(z.string()), List]).superRefine((names, ctx) => {
+  const unknown = names.filter((n) => !MODELS.some((m) => m.name === n));
+  if (unknown.length > 0) ctx.addIssue({ code: 'custom', message: `unknown model ${unknown.join(', ')} (known: ${MODELS.map((m) => m.name).join(', ')})` });
+});
 
 const ConfigSchema = z.object({
   /** Where `candela models pull` puts models and the loader reads them. */
@@ -43,8 +96,8 @@ const ConfigSchema = z.object({
   sseHeartbeatMs: z.coerce.number().int().min(100).max(600_000),
   /** On shutdown, how long in-flight requests and streams may take to finish. */
   shutdownGraceMs: z.coerce.number().int().min(0).max(600_000),
-  /** Manifest names of the models `serve` loads, comma-separated (default: the default set). */
-  serveModels: z.string(),
+  /** Manifest names of the models `serve` loads (env: comma-separated; empty: the default set). */
+  serveModels: ServeModels,
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   /** Where documents and their vectors are stored. */
   dataDir: z.string().min(1),
@@ -69,8 +122,8 @@ const ConfigSchema = z.object({
   /** Default price per 1,000 prompt / completion tokens. */
   priceInputPer1k: z.coerce.number().min(0),
   priceOutputPer1k: z.coerce.number().min(0),
-  /** Per-model prices, JSON: {"model": {"input_per_1k": 0.1, "output_per_1k": 0.2} | {"per_second": 0.01}}. */
-  prices: z.string(),
+  /** Per-model prices (env: JSON {"model": {"input_per_1k": 0.1, "output_per_1k": 0.2} | {"per_second": 0.01}}). */
+  prices: Prices,
   /** Serve cache hits while the breaker is open. */
   breakerServesCache: Bool,
   /** API keys: off by default. */
@@ -85,9 +138,18 @@ const ConfigSchema = z.object({
   rateLimitIpRpm: z.coerce.number().int().min(0),
   rateLimitIpTpm: z.coerce.number().int().min(0),
   /** Express `trust proxy` (client IP from X-Forwarded-For): false, true, a hop count or a subnet list. */
-  trustProxy: z.string(),
   /** This replica's name in the `X-Replica-ID` response header (default: the host name, a pod's name in Kubernetes). */
   replicaId: z.string().regex(/^[\w.:@-]{1,128}$/, 'letters, digits and . : @ - _ only (1-128)'),
+  trustProxy: TrustProxySchema,
+  /** Wire limits: body-read time after the headers (408 past it), headers time, idle keep-alive time, ms. */
+  bodyTimeoutMs: z.coerce.number().int().min(100).max(3_600_000),
+  headersTimeoutMs: z.coerce.number().int().min(100).max(600_000),
+  keepAliveTimeoutMs: z.coerce.number().int().min(0).max(600_000),
+  /** Open connections at once (0: no cap) and requests in flight per client, by API key or address (0: no cap). */
+  maxConnections: z.coerce.number().int().min(0).max(1_000_000),
+  maxRequestsPerClient: z.coerce.number().int().min(0).max(1_000_000),
+  /** Wall-clock limit of one generation, ms (0: none); past it the generation ends with finish reason `time_limit`. */
+  generationTimeoutMs: z.coerce.number().int().min(0).max(86_400_000),
 });
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
@@ -135,6 +197,12 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   CANDELA_RATE_LIMIT_IP_TPM: 'rateLimitIpTpm',
   CANDELA_TRUST_PROXY: 'trustProxy',
   CANDELA_REPLICA_ID: 'replicaId',
+  CANDELA_BODY_TIMEOUT_MS: 'bodyTimeoutMs',
+  CANDELA_HEADERS_TIMEOUT_MS: 'headersTimeoutMs',
+  CANDELA_KEEP_ALIVE_TIMEOUT_MS: 'keepAliveTimeoutMs',
+  CANDELA_MAX_CONNECTIONS: 'maxConnections',
+  CANDELA_MAX_REQUESTS_PER_CLIENT: 'maxRequestsPerClient',
+  CANDELA_GENERATION_TIMEOUT_MS: 'generationTimeoutMs',
 };
 
 const DEFAULTS = {
@@ -180,6 +248,14 @@ const DEFAULTS = {
   rateLimitIpTpm: 0,
   trustProxy: 'false',
   replicaId: os.hostname().replace(/[^\w.:@-]/g, '-').slice(0, 128) || 'candela',
+  bodyTimeoutMs: 30_000,
+  headersTimeoutMs: 20_000,
+  // Node's and uvicorn's default; a load balancer in front should idle out sooner.
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 1024,
+  // Half the default engine queue: one client cannot fill it alone.
+  maxRequestsPerClient: 128,
+  generationTimeoutMs: 600_000,
 };
 
 /** A configuration value that failed validation. */
@@ -218,4 +294,21 @@ export function loadConfig(
     dataDir,
     keysFile: path.resolve(parsed.data.keysFile || path.join(dataDir, 'keys.json')),
   });
+}
+
+/** `scheme://user:secret@host` → `scheme://user:***@host` (a lone user part is redacted too: some clients take it as the password). */
+function redactUrl(v: string): string {
+  return v.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_m, scheme: string, auth: string) => {
+    const colon = auth.indexOf(':');
+    return `${scheme}${colon >= 0 ? `${auth.slice(0, colon)}:***` : '***'}@`;
+  });
+}
+
+/**
+ * The configuration as it may be logged: every value, credentials in URLs
+ * redacted. (API keys are never in the config: only their hashes, in the
+ * key store.)
+ */
+export function redactConfig(config: Config): Record<string, unknown> {
+  return { ...config, redisUrl: redactUrl(config.redisUrl) };
 }

@@ -5,7 +5,7 @@
  */
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.ts';
-import { writeTestModel } from '../../src/engine/index.ts';
+import { writeTestModel } from './fixtures.ts';
 import { startServer } from '../../src/http/server.ts';
 
 const [dataDir, fixtureDir] = process.argv.slice(2);

@@ -9,7 +9,7 @@ import { COMMON_OPTIONS, num, parse, UsageError } from './usage.ts';
 
 /** Model specs for the names in `config.serveModels` (default: the default set). */
 export function serveModelSpecs(config: Config): ModelSpec[] {
-  const names = config.serveModels.trim() ? config.serveModels.split(',').map((s) => s.trim()).filter(Boolean) : [...DEFAULT_MODEL_NAMES];
+  const names = config.serveModels.length > 0 ? config.serveModels : DEFAULT_MODEL_NAMES;
   return names.map((name) => {
     const entry = MODELS.find((m) => m.name === name);
     if (!entry) throw new UsageError(`unknown model '${name}' in CANDELA_MODELS (known: ${MODELS.map((m) => m.name).join(', ')})`);

@@ -47,6 +47,8 @@ export interface GenerateOptions {
   params?: SamplingParams;
   /** Aborting cancels the generation in the engine. */
   signal?: AbortSignal;
+  /** Wall-clock limit in ms (0 or absent: none); past it the generation ends with finish reason `time_limit`. */
+  timeLimitMs?: number;
 }
 
 /** Options of the engine process-wide (the CPU worker pool is shared by all instances). */
@@ -86,7 +88,7 @@ export class Engine {
   /** Starts a generation; iterate the result for text. */
   generate(model: string, input: GenerateInput, options: GenerateOptions = {}): Generation {
     const request: Native.GenerateRequest = { ...input, params: options.params };
-    return new Generation((onEvent) => this.#native.generate(model, request, onEvent), options.signal);
+    return new Generation((onEvent) => this.#native.generate(model, request, onEvent), options.signal, options.timeLimitMs);
   }
 
   tokenize(model: string, text: string, addBos = false): number[] {
@@ -136,14 +138,4 @@ export function kernelInfo(): KernelInfo {
 /** Process and device memory figures. */
 export function memoryInfo(): MemoryInfo {
   return binding().memoryInfo();
-}
-
-/** Writes a tiny random-weight model for tests; returns its path. */
-export function writeTestModel(
-  dir: string,
-  kind: 'qwen2' | 'llama' | 'bert-cls' | 'bert-mean' | 'cross-encoder',
-  dtype?: 'f32' | 'q8_0' | 'q4_0',
-  contextLength?: number,
-): string {
-  return native(() => binding().writeTestModel(dir, kind, dtype, contextLength));
 }

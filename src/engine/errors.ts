@@ -1,6 +1,7 @@
 /**
- * Typed engine errors. Native errors arrive as `[CODE] message`; they are
- * parsed once here so the rest of the code switches on `code`.
+ * Typed engine errors. Native errors arrive as JS errors whose `code`
+ * property is the engine's stable code; they become {@link EngineError}s
+ * here so the rest of the code switches on `code`.
  */
 
 /** Stable codes shared with the Rust engine (`ErrorCode`). */
@@ -29,18 +30,16 @@ export class EngineError extends Error {
   }
 }
 
-const CODED = /^\[([A-Z_]+)\] ([\s\S]*)$/;
+function isEngineCode(code: unknown): code is EngineErrorCode {
+  return typeof code === 'string' && (ENGINE_ERROR_CODES as readonly string[]).includes(code);
+}
 
-/** Converts anything thrown by the addon into an {@link EngineError}. */
+/** Converts anything thrown by the addon into an {@link EngineError} (unknown codes: `INTERNAL`). */
 export function toEngineError(err: unknown): EngineError {
   if (err instanceof EngineError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  const m = CODED.exec(message);
-  const code = m?.[1];
-  if (m && code && (ENGINE_ERROR_CODES as readonly string[]).includes(code)) {
-    return new EngineError(code as EngineErrorCode, m[2] ?? '', { cause: err });
-  }
-  return new EngineError('INTERNAL', message, { cause: err });
+  const code = (err as { code?: unknown } | null)?.code;
+  return new EngineError(isEngineCode(code) ? code : 'INTERNAL', message, { cause: err });
 }
 
 /** Runs `fn`, rethrowing addon errors as {@link EngineError}s. */

@@ -1,8 +1,9 @@
 /**
  * The express application: the middleware chain and the route modules.
  *
- *   request id → metrics → access log → auth (401/403) → rate limit (429)
- *   → JSON body (415/413/400) → routes → 404 → errors
+ *   request id → metrics → access log → body-read timeout (408) → auth (401/403)
+ *   → per-client concurrency (429) → rate limit (429) → JSON body (415/413/400)
+ *   → routes → 405 (known path, other method) / 404 → errors
  *
  * Handlers throw {@link HttpError}s or engine errors; the one error handler
  * here turns everything into an OpenAI-shaped body with the right status.
@@ -36,6 +37,9 @@ import { createQueryRoutes } from './routes/query.ts';
 import { createRerankRoutes } from './routes/rerank.ts';
 import { createTokenizeRoutes } from './routes/tokenize.ts';
 import { createWebRoutes } from './routes/web.ts';
+import { createBodyTimeout } from './wire/body-timeout.ts';
+import { createClientConcurrency } from './wire/client-concurrency.ts';
+import { allowedMethods } from './wire/method-not-allowed.ts';
 
 /** Everything the app needs, passed in explicitly. */
 export interface AppOptions {
@@ -60,11 +64,15 @@ export interface AppOptions {
   metricsAuth?: boolean;
   limits?: RateLimits | undefined;
   /** Express `trust proxy` (how the client address is found behind a proxy). */
-  trustProxy?: boolean | number | string;
+  trustProxy?: boolean | number | string | string[];
   /** Cache and breaker figures for /health/stats. */
   guards?: () => Promise<Record<string, unknown>>;
   /** This replica's name, sent on every response as `X-Replica-ID`. */
   replicaId?: string;
+  /** Milliseconds a request body may take to arrive after its headers (408 past it; default 30 s). */
+  bodyTimeoutMs?: number;
+  /** Requests one client (API key or address) may have in flight (0 or absent: no cap). */
+  maxRequestsPerClient?: number;
 }
 
 /** `CANDELA_TRUST_PROXY` as express takes it: true/false, a hop count, or addresses. */
@@ -102,6 +110,7 @@ export function createApp(options: AppOptions): express.Express {
       autoLogging: { ignore: (req) => /^\/(health|metrics|docs|ui\/)/.test(req.url ?? '') },
     }),
   );
+  app.use(createBodyTimeout({ timeoutMs: options.bodyTimeoutMs ?? 30_000 }));
   app.use(
     createAuth({
       keys: options.authEnabled ? options.keys : undefined,
@@ -109,6 +118,7 @@ export function createApp(options: AppOptions): express.Express {
       onFailure: (reason) => options.metrics.authFailure(reason),
     }),
   );
+  app.use(createClientConcurrency({ maxPerClient: options.maxRequestsPerClient ?? 0, onLimited: () => options.metrics.rateLimited('client_concurrency') }));
   if (options.limits?.enabled) app.use(createRateLimit(options.limits));
   app.use(createJsonBody({ limit: options.bodyLimitBytes, multipart: (req) => req.method === 'POST' && req.path === '/v1/documents' }));
 
@@ -128,7 +138,13 @@ export function createApp(options: AppOptions): express.Express {
   app.use(createOpenAiRoutes(options.models, { heartbeatMs: options.sseHeartbeatMs }));
   app.use(createAdminRoutes({ keys: options.keys, cache: options.cache }));
 
-  app.use((req: Request, _res: Response, next: NextFunction) => {
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const allow = allowedMethods(app, req.path);
+    if (allow.length > 0) {
+      res.setHeader('Allow', allow.join(', '));
+      next(new HttpError(405, 'method_not_allowed', `${req.method} is not allowed on ${req.path}; allowed: ${allow.join(', ')}`));
+      return;
+    }
     next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`));
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {

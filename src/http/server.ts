@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import type { Redis } from 'ioredis';
-import { ConfigError, PROJECT_ROOT, type Config } from '../config.ts';
+import { PROJECT_ROOT, redactConfig, type Config } from '../config.ts';
 import { Engine } from '../engine/index.ts';
 import { FileKeyStore, RedisKeyStore, type KeyStore } from '../services/api-keys.ts';
 import { FallbackKeyStore } from '../services/key-fallback.ts';
@@ -25,7 +25,8 @@ import { DocumentStore } from '../services/document-store.ts';
 import { DocumentService } from '../services/documents.ts';
 import { Metrics } from '../services/metrics.ts';
 import { ModelService, type ModelSpec } from '../services/model-service.ts';
-import { createApp, parseTrustProxy } from './app.ts';
+import { createApp } from './app.ts';
+import { applyServerLimits, CONNECTIONS_CHECKING_INTERVAL_MS } from './wire/server-limits.ts';
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
@@ -51,16 +52,12 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config } = options;
   const logger = options.logger ?? pino({ level: config.logLevel });
+  logger.info({ config: redactConfig(config) }, 'effective configuration');
   const engine = new Engine({ threads: config.threads });
   const metrics = new Metrics(engine);
 
   // Shared state: in this process, or in Redis when one is configured.
-  let pricing: Pricing;
-  try {
-    pricing = Pricing.parse(config.prices, { inputPer1k: config.priceInputPer1k, outputPer1k: config.priceOutputPer1k });
-  } catch (err) {
-    throw new ConfigError(`invalid configuration: ${(err as Error).message}`);
-  }
+  const pricing = new Pricing({ inputPer1k: config.priceInputPer1k, outputPer1k: config.priceOutputPer1k }, config.prices);
   const redis: Redis | undefined = config.redisUrl ? connectRedis(config.redisUrl, logger, 'shared') : undefined;
   if (redis) logger.info({ redis: redactRedisUrl(config.redisUrl), prefix: config.redisPrefix }, 'shared state in redis');
   const cache = config.cacheEnabled
@@ -97,6 +94,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     onLoad: (info) => metrics.observeLoad(info.name, info.loadMs ?? 0),
     breaker,
     limits,
+    generationTimeoutMs: config.generationTimeoutMs,
   });
   let documents: DocumentService | undefined;
   // Documents open (and the demo corpus goes in) once the embedder is ready.
@@ -123,14 +121,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     authEnabled: config.authEnabled,
     metricsAuth: config.metricsAuth,
     limits,
-    trustProxy: parseTrustProxy(config.trustProxy),
     replicaId: config.replicaId,
+    trustProxy: config.trustProxy,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    maxRequestsPerClient: config.maxRequestsPerClient,
     guards: async () => {
       await breaker.spent().catch(() => undefined);
       return { cache: cache?.stats() ?? { enabled: false }, breaker: breaker.snapshot() };
     },
   });
-  const server = http.createServer(app);
+  const server = http.createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, app);
+  applyServerLimits(server, config);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);

@@ -2,6 +2,11 @@
  * Server-sent events: unbuffered headers, named events with JSON data,
  * heartbeat comments while the producer is quiet, and a signal that fires
  * when the client goes away (so the work below can be cancelled).
+ *
+ * Back-pressure: `send` returns false once the socket's buffer is full
+ * (what `res.write` said); a producer then awaits `drain()` before pulling
+ * more, so a client that stops reading stops the generation below it
+ * instead of making Node buffer the whole answer.
  */
 import type { Request, Response } from 'express';
 
@@ -13,10 +18,15 @@ export interface SseOptions {
 
 /** An open event stream. */
 export interface SseStream {
-  /** Sends one event; `event` undefined sends an unnamed `data:` line (OpenAI style). */
-  send(event: string | undefined, data: unknown): void;
+  /**
+   * Sends one event; `event` undefined sends an unnamed `data:` line (OpenAI
+   * style). False when the socket's buffer is full: await {@link SseStream.drain}.
+   */
+  send(event: string | undefined, data: unknown): boolean;
   /** Sends a raw `data:` payload (e.g. `[DONE]`). */
-  sendRaw(data: string): void;
+  sendRaw(data: string): boolean;
+  /** Resolves once the socket can take more (at once if it can), or the stream is closed. */
+  drain(): Promise<void>;
   /** Ends the stream. */
   close(): void;
   /** Aborts when the client disconnects before {@link SseStream.close}. */
@@ -35,7 +45,8 @@ export function openSse(req: Request, res: Response, options: SseOptions): SseSt
   res.flushHeaders();
   req.socket.setNoDelay(true);
   const heartbeat = setInterval(() => {
-    if (!closed) res.write(': keep-alive\n\n');
+    // A client that is not reading needs no heartbeat, and must not get more bytes buffered.
+    if (!closed && !res.writableNeedDrain) res.write(': keep-alive\n\n');
   }, options.heartbeatMs);
   heartbeat.unref();
   res.on('close', () => {
@@ -48,11 +59,23 @@ export function openSse(req: Request, res: Response, options: SseOptions): SseSt
   return {
     signal: ac.signal,
     send(event, data) {
-      if (closed) return;
-      res.write(`${event ? `event: ${event}\n` : ''}data: ${JSON.stringify(data)}\n\n`);
+      if (closed) return true;
+      return res.write(`${event ? `event: ${event}\n` : ''}data: ${JSON.stringify(data)}\n\n`);
     },
     sendRaw(data) {
-      if (!closed) res.write(`data: ${data}\n\n`);
+      return closed ? true : res.write(`data: ${data}\n\n`);
+    },
+    drain() {
+      if (closed || !res.writableNeedDrain) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const done = (): void => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
     },
     close() {
       if (closed) return;

@@ -18,14 +18,15 @@
  * Scopes are independent of each other — `write` does not imply `read` — with
  * one exception: `admin` can do everything (see {@link hasScope}).
  */
-import { createHash, randomBytes, randomInt, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
+import { writeFileAtomic } from '../util/atomic-write.ts';
 
 export const SCOPES = ['read', 'write', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -335,27 +336,9 @@ export class FileKeyStore implements KeyStore {
   }
 
   async #write(records: ApiKeyRecord[]): Promise<void> {
-    const dir = path.dirname(this.filePath);
-    const tmp = path.join(dir, `.${path.basename(this.filePath)}.${randomUUID()}.tmp`);
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify({ keys: records }, null, 2) + '\n');
-      await fh.chmod(0o600);
-      await fh.sync();
-    } catch (e) {
-      await fh.close();
-      await unlink(tmp).catch(() => undefined);
-      throw e;
-    }
-    await fh.close();
-    await rename(tmp, this.filePath);
-    const d = await open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
+    await writeFileAtomic(this.filePath, JSON.stringify({ keys: records }, null, 2) + '\n', { mode: 0o600 });
   }
+
 
   /** Takes `<file>.lock` (created exclusively); returns its release. */
   async #lock(): Promise<() => Promise<void>> {

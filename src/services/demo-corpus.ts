@@ -5,7 +5,8 @@
  * document does not bring it back.
  */
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../util/atomic-write.ts';
 import path from 'node:path';
 import type { DocumentService } from './documents.ts';
 
@@ -22,6 +23,6 @@ export async function ingestDemoCorpus(docs: DocumentService, projectRoot: strin
     await docs.add({ id: d.id, title: d.title, text });
     added++;
   }
-  await writeFile(marker, new Date().toISOString());
+  await writeFileAtomic(marker, new Date().toISOString());
   return added;
 }

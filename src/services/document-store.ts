@@ -5,9 +5,9 @@
  * acknowledged survives a crash or `kill -9`, and a torn write never
  * replaces a good file.
  */
-import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { syncDir, writeFileAtomic } from '../util/atomic-write.ts';
 
 /** A stored document. */
 export interface StoredDocument {
@@ -58,17 +58,7 @@ export class DocumentStore {
       ...doc,
       chunks: doc.chunks.map((c) => ({ text: c.text, embedding: Buffer.from(c.embedding.buffer, c.embedding.byteOffset, c.embedding.byteLength).toString('base64') })),
     };
-    const final = path.join(this.dir, `${doc.id}.json`);
-    const tmp = path.join(this.dir, `.${doc.id}.${randomUUID()}.tmp`);
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writeFile(JSON.stringify(file));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, final);
-    await this.#syncDir();
+    await writeFileAtomic(path.join(this.dir, `${doc.id}.json`), JSON.stringify(file));
   }
 
   /** Deletes a document; false when it did not exist. */
@@ -80,7 +70,7 @@ export class DocumentStore {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw e;
     }
-    await this.#syncDir();
+    await syncDir(this.dir);
     return true;
   }
 
@@ -112,14 +102,5 @@ export class DocumentStore {
       });
     }
     return docs;
-  }
-
-  async #syncDir(): Promise<void> {
-    const d = await open(this.dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
   }
 }

@@ -30,6 +30,8 @@ export interface ModelServiceOptions {
   breaker?: CostBreaker;
   /** Charges generated tokens to the caller's allowance. */
   limits?: RateLimits;
+  /** Wall-clock limit of every generation, ms (0 or absent: none), unless the call sets its own. */
+  generationTimeoutMs?: number;
 }
 
 /** Tenant of requests made without an API key (auth off). */
@@ -59,6 +61,7 @@ export class ModelService {
   readonly #onLoad: ModelServiceOptions['onLoad'];
   readonly breaker: CostBreaker | undefined;
   readonly #limits: RateLimits | undefined;
+  readonly #timeLimitMs: number;
 
   constructor(options: ModelServiceOptions) {
     this.engine = options.engine;
@@ -67,6 +70,7 @@ export class ModelService {
     this.#onLoad = options.onLoad;
     this.breaker = options.breaker;
     this.#limits = options.limits;
+    this.#timeLimitMs = options.generationTimeoutMs ?? 0;
   }
 
   /**
@@ -80,7 +84,7 @@ export class ModelService {
     const ticket = await this.breaker?.reserve(model, estimatePromptTokens(input), options.params?.maxTokens ?? ENGINE_DEFAULT_MAX_TOKENS);
     let gen: Generation;
     try {
-      gen = this.engine.generate(model, input, options);
+      gen = this.engine.generate(model, input, { timeLimitMs: this.#timeLimitMs, ...options });
     } catch (err) {
       await ticket?.settle({ promptTokens: 0, completionTokens: 0, engineMs: 0 });
       throw err;

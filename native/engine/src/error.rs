@@ -118,5 +118,17 @@ impl From<candle_core::Error> for EngineError {
     }
 }
 
+/// The message of a caught panic (`panic!` with a string or a format), for an
+/// `INTERNAL` error that says what went wrong.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
 /// Result alias used throughout the engine.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

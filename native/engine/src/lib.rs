@@ -7,7 +7,6 @@
 pub mod device;
 pub mod encoder;
 pub mod error;
-pub mod fixtures;
 pub mod index;
 pub mod kernels;
 pub mod llm;

@@ -1,4 +1,4 @@
-//! Checks the tiny-fixture writers of `candela_engine::fixtures` (not the model code):
+//! Checks the tiny-fixture writers of `candela_testkit::fixtures` (not the model code):
 //! GGUF metadata and tensor shapes read back with candle's reader, the BERT
 //! tokenizer reproduces the token ids recorded in `tests/fixtures/reference.json`,
 //! safetensors load, and the generator matches the Python re-implementation's samples.
@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use candela_engine::fixtures::{self, TinyArch, TinyBert, TinyDtype, TINY_LLM};
+use candela_testkit::fixtures::{self, TinyArch, TinyBert, TinyDtype, TINY_LLM};
 use candle_core::quantized::{gguf_file, GgmlDType};
 use candle_core::Device;
 

@@ -5,7 +5,7 @@
 mod common;
 
 use candela_engine::encoder::{CrossEncoder, Embedder, Pooling};
-use candela_engine::fixtures::{TinyArch, TinyBert, TinyDtype};
+use candela_testkit::fixtures::{TinyArch, TinyBert, TinyDtype};
 use common::*;
 
 fn check_llm(arch: TinyArch, key: &str) {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use candela_engine::fixtures::{TinyArch, TinyDtype};
+use candela_testkit::fixtures::{TinyArch, TinyDtype};
 use candela_engine::llm::model::StepInput;
 use candela_engine::llm::*;
 use candela_engine::ErrorCode;

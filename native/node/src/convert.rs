@@ -1,15 +1,48 @@
 //! JS-facing object types and their conversions to and from engine types.
 
 use candela_engine::encoder::Pooling;
-use candela_engine::fixtures::{self, TinyArch, TinyBert, TinyDtype};
 use candela_engine::llm::{ChatMessage, GenerationEvent, GenerationResult, SamplingParams};
 use candela_engine::{EngineError, ModelInfo, ModelStatus};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-/// Engine error → JS error whose message starts with the stable code.
-pub fn to_napi(e: EngineError) -> Error {
-    Error::new(Status::GenericFailure, format!("[{}] {}", e.code().as_str(), e))
+/// A stable engine error code in the place of napi's status: napi-rs puts an
+/// error's status in the JS error's `code` property, so `MODEL_NOT_FOUND`
+/// arrives as `err.code === 'MODEL_NOT_FOUND'`, with the message untouched.
+#[derive(Debug, Clone, Copy)]
+pub struct Code(pub &'static str);
+
+impl AsRef<str> for Code {
+    fn as_ref(&self) -> &str {
+        self.0
+    }
+}
+
+/// The result of a synchronous binding function: errors carry their engine code.
+pub type JsResult<T> = std::result::Result<T, Error<Code>>;
+
+/// Engine error → napi error whose JS `code` is the engine's stable code.
+pub fn to_napi(e: EngineError) -> Error<Code> {
+    Error::new(Code(e.code().as_str()), e.to_string())
+}
+
+/// napi's own failures (thread-safe function set-up, conversions) as `INTERNAL`.
+pub fn internal(e: Error) -> Error<Code> {
+    Error::new(Code("INTERNAL"), e.reason.clone())
+}
+
+/// For promises (which napi rejects with `Error<Status>`): a JS `Error` built
+/// on the JS thread with `code` set, handed to napi by reference so the
+/// rejection is that very object.
+pub fn coded_js_error(env: &Env, code: &'static str, message: &str) -> Error {
+    let built = env.create_error(Error::new(Status::GenericFailure, message.to_string())).and_then(|mut obj| {
+        obj.set_named_property("code", code)?;
+        Ok(obj)
+    });
+    match built {
+        Ok(obj) => Error::from(obj.to_unknown()),
+        Err(e) => e,
+    }
 }
 
 #[napi(object)]
@@ -106,7 +139,7 @@ pub struct JsSamplingParams {
     pub cache_prompt: Option<bool>,
 }
 
-pub fn params_from_js(p: JsSamplingParams) -> Result<SamplingParams> {
+pub fn params_from_js(p: JsSamplingParams) -> JsResult<SamplingParams> {
     let d = SamplingParams::default();
     let seed = match p.seed {
         Some(s) if s.is_finite() && s >= 0.0 && s.fract() == 0.0 && s <= 9_007_199_254_740_991.0 => Some(s as u64),
@@ -213,6 +246,32 @@ fn result_to_js(r: GenerationResult) -> JsGenerationResult {
     }
 }
 
+/// The final event of a generation whose scheduler stopped without finishing it.
+pub fn stranded_event() -> JsGenerationEvent {
+    let zero = JsTimings {
+        queue_ms: 0.0,
+        prefill_ms: 0.0,
+        ttft_ms: 0.0,
+        decode_ms: 0.0,
+        total_ms: 0.0,
+        tokens_per_sec: 0.0,
+        prefill_tokens_per_sec: 0.0,
+        decode_tokens_per_sec: 0.0,
+    };
+    let usage = JsUsage { prompt_tokens: 0, cached_prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+    let result = JsGenerationResult {
+        id: 0.0,
+        text: String::new(),
+        finish_reason: "error".into(),
+        usage,
+        timings: zero,
+        seed: 0.0,
+        error_code: Some("INTERNAL".into()),
+        error_message: Some("the model's scheduler stopped before finishing this generation".into()),
+    };
+    JsGenerationEvent { kind: "done".into(), text: None, token_ids: None, result: Some(result) }
+}
+
 pub fn event_to_js(e: GenerationEvent) -> JsGenerationEvent {
     match e {
         GenerationEvent::Token { text, token_ids } => {
@@ -257,36 +316,10 @@ pub struct JsMemoryInfo {
     pub cuda_compiled: bool,
 }
 
-pub fn parse_pooling(p: &str) -> Result<Pooling> {
+pub fn parse_pooling(p: &str) -> JsResult<Pooling> {
     match p {
         "cls" => Ok(Pooling::Cls),
         "mean" => Ok(Pooling::Mean),
         o => Err(to_napi(EngineError::InvalidInput(format!("unknown pooling '{o}' (cls, mean)")))),
     }
-}
-
-pub fn write_fixture(dir: &str, kind: &str, dtype: Option<&str>, context: Option<usize>) -> std::result::Result<String, EngineError> {
-    let dir = std::path::Path::new(dir);
-    std::fs::create_dir_all(dir)?;
-    let dtype = match dtype.unwrap_or("q8_0") {
-        "f32" => TinyDtype::F32,
-        "q8_0" => TinyDtype::Q8_0,
-        "q4_0" => TinyDtype::Q4_0,
-        o => return Err(EngineError::InvalidInput(format!("unknown fixture dtype '{o}'"))),
-    };
-    let path = match kind {
-        "qwen2" | "llama" => {
-            let arch = if kind == "qwen2" { TinyArch::Qwen2 } else { TinyArch::Llama };
-            let context = context.unwrap_or(fixtures::TINY_LLM.context);
-            if !(16..=32_768).contains(&context) {
-                return Err(EngineError::InvalidInput(format!("fixture context length {context} is outside 16..=32768")));
-            }
-            fixtures::write_tiny_llm_with_context(dir, arch, dtype, context)?
-        }
-        "bert-cls" => fixtures::write_tiny_bert(dir, TinyBert::EmbedderCls)?,
-        "bert-mean" => fixtures::write_tiny_bert(dir, TinyBert::EmbedderMean)?,
-        "cross-encoder" => fixtures::write_tiny_bert(dir, TinyBert::CrossEncoder)?,
-        o => return Err(EngineError::InvalidInput(format!("unknown fixture kind '{o}'"))),
-    };
-    Ok(path.display().to_string())
 }

@@ -3,7 +3,7 @@
 //! milliseconds, less than handing it to another thread and back would add.
 //! Query vectors are read in place from the caller's Float32Array.
 
-use crate::convert::to_napi;
+use crate::convert::{to_napi, Code};
 use candela_engine::index;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -27,7 +27,7 @@ impl VectorIndex {
     /// `scanThreads` bounds the threads a large scope's scan uses (default:
     /// available cores, at most 4; 1 = single-threaded).
     #[napi(constructor)]
-    pub fn new(dim: u32, scan_threads: Option<u32>) -> Result<Self> {
+    pub fn new(dim: u32, scan_threads: Option<u32>) -> Result<Self, Code> {
         let mut inner = index::VectorIndex::new(dim as usize).map_err(to_napi)?;
         inner.set_scan_threads(scan_threads.unwrap_or(0) as usize);
         Ok(Self { inner: RwLock::new(inner) })
@@ -56,7 +56,7 @@ impl VectorIndex {
 
     /// Inserts or replaces `id` (moving it if it lives in another scope).
     #[napi(ts_args_type = "scope: string, id: string, vector: Float32Array")]
-    pub fn upsert(&self, scope: String, id: String, vector: Float32ArraySlice) -> Result<()> {
+    pub fn upsert(&self, scope: String, id: String, vector: Float32ArraySlice) -> Result<(), Code> {
         self.write().upsert(&scope, &id, &vector).map_err(to_napi)
     }
 
@@ -92,7 +92,7 @@ impl VectorIndex {
     /// The `k` (1..=1000) entries of `scope` most similar to `vector`, best
     /// first, with score >= `minScore` when given.
     #[napi(ts_args_type = "scope: string, vector: Float32Array, k: number, minScore?: number | undefined | null")]
-    pub fn search(&self, scope: String, vector: Float32ArraySlice, k: u32, min_score: Option<f64>) -> Result<Vec<IndexHit>> {
+    pub fn search(&self, scope: String, vector: Float32ArraySlice, k: u32, min_score: Option<f64>) -> Result<Vec<IndexHit>, Code> {
         let hits = self.read().search(&scope, &vector, k as usize, min_score.map(|m| m as f32)).map_err(to_napi)?;
         Ok(hits.into_iter().map(|(id, score)| IndexHit { id, score: score as f64 }).collect())
     }

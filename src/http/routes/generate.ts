@@ -113,7 +113,7 @@ export function createGenerateRoutes(models: ModelService, options: { heartbeatM
     stream.signal.addEventListener('abort', () => ac.abort(), { once: true });
     stream.send('meta', { request_id: requestIdOf(res), model, prompt_tokens: gen.promptTokens });
     try {
-      for await (const chunk of gen) stream.send('token', { text: chunk.text });
+      for await (const chunk of gen) if (!stream.send('token', { text: chunk.text })) await stream.drain();
       const result = await gen.result;
       if (result.finishReason !== 'cancelled') stream.send('done', summary(model, requestIdOf(res), result));
     } catch (err) {

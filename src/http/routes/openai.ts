@@ -7,7 +7,7 @@
  */
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import type { GenerateInput, Generation, GenerationResult } from '../../engine/index.ts';
+import { TIME_LIMIT, type GenerateInput, type Generation, type GenerationResult } from '../../engine/index.ts';
 import type { ModelService } from '../../services/model-service.ts';
 import { toHttpError } from '../errors.ts';
 import { requestIdOf } from '../middleware/request-id.ts';
@@ -50,9 +50,9 @@ export const CompletionBody = z.object({
 
 type Kind = 'chat' | 'text';
 
-/** OpenAI's finish reasons: our `stop`/`length` map directly. */
+/** OpenAI's finish reasons: `stop`/`length` map directly; a wall-clock cut is a truncation, `length`. */
 function finishReason(r: GenerationResult): string {
-  return r.finishReason === 'length' ? 'length' : 'stop';
+  return r.finishReason === 'length' || r.finishReason === TIME_LIMIT ? 'length' : 'stop';
 }
 
 export function createOpenAiRoutes(models: ModelService, options: { heartbeatMs: number }): Router {
@@ -89,7 +89,7 @@ export function createOpenAiRoutes(models: ModelService, options: { heartbeatMs:
     });
     try {
       if (kind === 'chat') sse.send(undefined, chunk(undefined, null, true));
-      for await (const c of gen) sse.send(undefined, chunk(c.text, null));
+      for await (const c of gen) if (!sse.send(undefined, chunk(c.text, null))) await sse.drain();
       const result = await gen.result;
       if (result.finishReason !== 'cancelled') {
         sse.send(undefined, chunk(undefined, finishReason(result)));

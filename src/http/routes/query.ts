@@ -182,7 +182,7 @@ export function createQueryRoutes(rag: RagService, options: { heartbeatMs: numbe
     }
     sse.send('meta', metaOut(requestId, run, body.include_sources, false));
     try {
-      for await (const c of run.generation) sse.send('token', { text: c.text });
+      for await (const c of run.generation) if (!sse.send('token', { text: c.text })) await sse.drain();
       const result = await run.generation.result;
       if (result.finishReason !== 'cancelled') {
         sse.send('done', {

@@ -14,6 +14,26 @@ const PriceJson = z.union([
 ]);
 const PricesJson = z.record(z.string().min(1), PriceJson);
 
+/**
+ * Per-model prices from their JSON form (`CANDELA_PRICES`):
+ * `{"model": {"input_per_1k": x, "output_per_1k": y} | {"per_second": z}}`;
+ * empty means none. Throws with a message that says what is wrong.
+ */
+export function parsePrices(json: string): Record<string, Price> {
+  if (json.trim() === '') return {};
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    throw new Error('prices must be JSON: {"model": {"input_per_1k": 0.1, "output_per_1k": 0.2}} or {"model": {"per_second": 0.01}}');
+  }
+  const parsed = PricesJson.safeParse(raw);
+  if (!parsed.success) throw new Error(`invalid prices: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const byModel: Record<string, Price> = {};
+  for (const [m, p] of Object.entries(parsed.data)) byModel[m] = 'per_second' in p ? { perSecond: p.per_second } : { inputPer1k: p.input_per_1k, outputPer1k: p.output_per_1k };
+  return byModel;
+}
+
 /** Prices by model with a default. */
 export class Pricing {
   readonly #byModel: Map<string, Price>;
@@ -26,18 +46,7 @@ export class Pricing {
 
   /** Parses `{"model": {"input_per_1k": x, "output_per_1k": y} | {"per_second": z}}`; throws with a clear message. */
   static parse(json: string, defaultPrice: Price): Pricing {
-    if (json.trim() === '') return new Pricing(defaultPrice);
-    let raw: unknown;
-    try {
-      raw = JSON.parse(json);
-    } catch {
-      throw new Error('prices must be JSON: {"model": {"input_per_1k": 0.1, "output_per_1k": 0.2}} or {"model": {"per_second": 0.01}}');
-    }
-    const parsed = PricesJson.safeParse(raw);
-    if (!parsed.success) throw new Error(`invalid prices: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    const byModel: Record<string, Price> = {};
-    for (const [m, p] of Object.entries(parsed.data)) byModel[m] = 'per_second' in p ? { perSecond: p.per_second } : { inputPer1k: p.input_per_1k, outputPer1k: p.output_per_1k };
-    return new Pricing(defaultPrice, byModel);
+    return new Pricing(defaultPrice, parsePrices(json));
   }
 
   price(model: string): Price {

@@ -4,9 +4,13 @@
 //! one at a time (candle parallelises inside a batch), never on the caller's
 //! thread; a full queue is an `OVERLOADED` error, not a wait. Dropping the
 //! worker lets queued jobs finish, then the thread exits (detached: nobody waits).
+//! A job that panics is caught on the worker thread itself: its caller gets an
+//! `INTERNAL` error and the thread goes on with the next job.
 
+use crate::error::panic_message;
 use crate::{EngineError, Result};
 use crossbeam_channel::{Sender, TrySendError};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -32,19 +36,28 @@ impl<T: Send + Sync + 'static> Worker<T> {
             .spawn(move || {
                 crate::kernels::pool::lower_priority();
                 for job in rx.iter() {
-                    job(&m);
+                    // `submit` already turns a panic of the work into an error for its
+                    // caller; this guard keeps the thread alive if the reply itself panics.
+                    let _ = catch_unwind(AssertUnwindSafe(|| job(&m)));
                 }
             })?;
         Ok(Self { model, name: name.to_string(), tx: Some(tx), queue_limit, thread: Some(thread) })
     }
 
-    /// Queues `f`; `done` receives its result on the worker thread.
+    /// Queues `f`; `done` receives its result on the worker thread (an
+    /// `INTERNAL` error if `f` panicked).
     pub fn submit<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&T) -> R + Send + 'static,
-        done: impl FnOnce(R) + Send + 'static,
+        f: impl FnOnce(&T) -> Result<R> + Send + 'static,
+        done: impl FnOnce(Result<R>) + Send + 'static,
     ) -> Result<()> {
-        let job: Job<T> = Box::new(move |m| done(f(m)));
+        let name = self.name.clone();
+        let job: Job<T> = Box::new(move |m| {
+            let r = catch_unwind(AssertUnwindSafe(|| f(m))).unwrap_or_else(|p| {
+                Err(EngineError::Internal(format!("panic in encoder '{name}': {}", panic_message(p.as_ref()))))
+            });
+            done(r)
+        });
         let tx = self.tx.as_ref().ok_or_else(|| EngineError::ModelNotFound(self.name.clone()))?;
         tx.try_send(job).map_err(|e| match e {
             TrySendError::Full(_) => EngineError::Overloaded {
@@ -57,12 +70,12 @@ impl<T: Send + Sync + 'static> Worker<T> {
     }
 
     /// Runs `f` on the worker and waits for its result.
-    pub fn run_blocking<R: Send + 'static>(&self, f: impl FnOnce(&T) -> R + Send + 'static) -> Result<R> {
+    pub fn run_blocking<R: Send + 'static>(&self, f: impl FnOnce(&T) -> Result<R> + Send + 'static) -> Result<R> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.submit(f, move |r| {
             let _ = tx.send(r);
         })?;
-        rx.recv().map_err(|_| EngineError::Internal("encoder worker stopped".into()))
+        rx.recv().map_err(|_| EngineError::Internal("encoder worker stopped".into()))?
     }
 }
 
@@ -72,5 +85,19 @@ impl<T: Send + Sync + 'static> Drop for Worker<T> {
         // thread is detached so an unload never waits for them.
         self.tx.take();
         self.thread.take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_job_is_an_internal_error_and_the_worker_lives_on() {
+        let w = Worker::start("t", 41u32, 4).unwrap();
+        let e = w.run_blocking(|_| -> Result<u32> { panic!("boom") }).unwrap_err();
+        assert_eq!(e.code(), crate::ErrorCode::Internal);
+        assert!(e.to_string().contains("boom"), "{e}");
+        assert_eq!(w.run_blocking(|m| Ok(*m + 1)).unwrap(), 42);
     }
 }

@@ -1,7 +1,7 @@
 //! Shared helpers for the engine's integration tests.
 #![allow(dead_code)]
 
-use candela_engine::fixtures::{self, TinyArch, TinyBert, TinyDtype};
+use candela_testkit::fixtures::{self, TinyArch, TinyBert, TinyDtype};
 use candela_engine::llm::{Llm, LlmFiles, LlmHandle, SchedulerConfig};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

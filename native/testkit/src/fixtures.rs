@@ -1,5 +1,5 @@
 //! Tiny random-weight models that tests generate themselves (nothing is committed but
-//! the reference outputs in `tests/fixtures/reference.json`).
+//! the reference outputs in `native/engine/tests/fixtures/reference.json`).
 //!
 //! * [`write_tiny_llm`] writes a GGUF file laid out exactly as llama.cpp's
 //!   `convert_hf_to_gguf.py` would produce it from a Hugging Face `Qwen2ForCausalLM`
