@@ -15,13 +15,16 @@ case "$CUDA_COMPUTE_CAP" in
   *,*) echo "build-cuda: CUDA_COMPUTE_CAP takes one capability (got $CUDA_COMPUTE_CAP); build once per capability" >&2; exit 2 ;;
 esac
 
-# CUDA 12.9 from PyPI: the compiler, headers and libcudart the build links. cuBLAS,
-# cuRAND and NVRTC are loaded at run time (nvidia-cublas-cu12, nvidia-curand-cu12,
-# nvidia-cuda-nvrtc-cu12, or the CUDA runtime image): the build does not need them.
+# CUDA 13.4 from PyPI (the CUDA 13 wheels carry nvcc and install as one toolkit
+# tree, nvidia/cu13; the cu12 ones have no nvcc). 13.4: the newest that cudarc
+# 0.19 knows. cuBLAS, cuRAND and NVRTC are loaded at run time (the CUDA runtime
+# image, or nvidia-cublas, nvidia-curand, nvidia-cuda-nvrtc): the build needs none.
 CUDA_WHEELS=(
-  nvidia-cuda-nvcc-cu12==12.9.86
-  nvidia-cuda-runtime-cu12==12.9.79
-  nvidia-cuda-cccl-cu12==12.9.27
+  nvidia-cuda-nvcc==13.4.92
+  nvidia-cuda-crt==13.4.92
+  nvidia-cuda-runtime==13.4.92
+  nvidia-nvvm==13.4.92
+  nvidia-cuda-cccl==13.3.5.0.6
 )
 
 if [ -z "${CUDA_HOME:-}" ] && command -v nvcc >/dev/null 2>&1; then
@@ -29,30 +32,22 @@ if [ -z "${CUDA_HOME:-}" ] && command -v nvcc >/dev/null 2>&1; then
 fi
 if [ -z "${CUDA_HOME:-}" ] || [ ! -x "$CUDA_HOME/bin/nvcc" ]; then
   tools="$root/.tools/cuda"
-  CUDA_HOME="$tools/home"
+  CUDA_HOME="$tools/site/nvidia/cu13"
   if [ "$(cat "$tools/.pins" 2>/dev/null)" != "${CUDA_WHEELS[*]}" ]; then
     step "CUDA toolkit from PyPI wheels into .tools/cuda: ${CUDA_WHEELS[*]}"
     t=$(date +%s)
     rm -rf "$tools"
     python3 -m venv "$tools/venv"
     "$tools/venv/bin/pip" install -q --disable-pip-version-check --target "$tools/site" "${CUDA_WHEELS[@]}"
-    # One toolkit tree (bin, include, lib64, nvvm) of symbolic links into the wheels.
-    mkdir -p "$CUDA_HOME/lib64"
-    for pkg in "$tools"/site/nvidia/*/; do
-      cp -rs "$pkg". "$CUDA_HOME"/ 2>/dev/null || true
-    done
-    if [ -d "$CUDA_HOME/lib" ]; then cp -rs "$CUDA_HOME/lib/." "$CUDA_HOME/lib64/"; fi
-    # The wheels ship only versioned sonames: add the unversioned names the linker looks for.
-    for so in "$CUDA_HOME"/lib64/lib*.so.*; do
-      base="${so%%.so.*}.so"
-      [ -e "$base" ] || ln -s "$(basename "$so")" "$base"
-    done
+    # The wheel ships only the versioned soname; the linker looks for libcudart.so.
+    ln -sf libcudart.so.13 "$CUDA_HOME/lib/libcudart.so"
+    ln -sfn lib "$CUDA_HOME/lib64"
     echo "${CUDA_WHEELS[*]}" >"$tools/.pins"
     echo "    done in $(( $(date +%s) - t ))s" >&2
   fi
 fi
 export CUDA_HOME CUDA_PATH="$CUDA_HOME" PATH="$CUDA_HOME/bin:$PATH"
-export LIBRARY_PATH="$CUDA_HOME/lib64${LIBRARY_PATH:+:$LIBRARY_PATH}"
+export LIBRARY_PATH="$CUDA_HOME/lib64${LIBRARY_PATH:+:$LIBRARY_PATH}" LD_LIBRARY_PATH="$CUDA_HOME/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 nvcc --version | tail -2 >&2
 
 if [ "${CANDELA_CUDA_CHECK:-0}" = "1" ]; then
