@@ -18,8 +18,9 @@ COMPOSE_GO_VERSION=v2.16.2
 
 tools="$root/.tools"
 mkdir -p "$tools/bin"
-# Go's module and build caches live beside the tools, so they are reused and removed together.
-export GOBIN="$tools/bin" GOMODCACHE="$tools/go/mod" GOCACHE="$tools/go/cache" GOFLAGS=-modcacherw
+# Binaries into .tools/bin; Go's own module and build caches (GOMODCACHE, GOCACHE)
+# stay where Go keeps them, so another checkout on the same machine rebuilds in seconds.
+export GOBIN="$tools/bin" GOFLAGS=-modcacherw
 
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
   step "Prometheus and promtool (Debian package prometheus)"
@@ -62,7 +63,7 @@ if [ "$(cat "$tools/bin/.compose-go-version" 2>/dev/null)" != "$COMPOSE_GO_VERSI
 fi
 
 # The Compose specification's JSON schema ships in that module.
-compose_schema="$GOMODCACHE/github.com/compose-spec/compose-go/v2@$COMPOSE_GO_VERSION/schema/compose-spec.json"
+compose_schema="$(go env GOMODCACHE)/github.com/compose-spec/compose-go/v2@$COMPOSE_GO_VERSION/schema/compose-spec.json"
 if [ ! -f "$compose_schema" ]; then
   step "Compose schema: go mod download compose-go $COMPOSE_GO_VERSION"
   go mod download "github.com/compose-spec/compose-go/v2@$COMPOSE_GO_VERSION"
