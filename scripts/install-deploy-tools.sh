@@ -16,6 +16,10 @@ KUBERNETES_VALIDATE_VERSION=1.37.0
 HELM_VERSION=v3.21.4
 COMPOSE_GO_VERSION=v2.16.2
 
+for need in go python3; do
+  command -v "$need" >/dev/null 2>&1 || { echo "install-deploy-tools: $need is required (Go builds Helm and the Compose loader; Python hosts the linters)" >&2; exit 1; }
+done
+
 tools="$root/.tools"
 mkdir -p "$tools/bin"
 # Binaries into .tools/bin; Go's own module and build caches (GOMODCACHE, GOCACHE)
