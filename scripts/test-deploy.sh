@@ -61,6 +61,23 @@ for kind in HorizontalPodAutoscaler PodDisruptionBudget StatefulSet ServiceMonit
   grep -q "^kind: $kind$" "$out/gpu.yaml" || { echo "GPU + Redis + autoscaling render lacks a $kind" >&2; exit 1; }
 done
 grep -q 'nvidia.com/gpu: "1"' "$out/gpu.yaml" || { echo "GPU render requests no nvidia.com/gpu" >&2; exit 1; }
+# Every setting the chart and the Compose file pass must be one the server reads (src/config.ts).
+python3 - "$out/gpu.yaml" "$out/compose.json" src/config.ts <<'PY'
+import json, re, sys
+known = set(re.findall(r"^\s+(\w+): '\w+',$", open(sys.argv[3]).read(), re.M))
+assert "CANDELA_PORT" in known and "REDIS_URL" in known, "could not read ENV_KEYS from src/config.ts"
+render = open(sys.argv[1]).read()
+names = set()
+for doc in render.split("\n---"):
+    if re.search(r"^kind: (ConfigMap|Secret)$", doc, re.M):
+        body = doc.split("\ndata:\n" if "kind: ConfigMap" in doc else "\nstringData:\n", 1)[1]
+        names |= set(re.findall(r"^  (\w+):", body, re.M))
+for s in json.load(open(sys.argv[2]))["services"].values():
+    names |= {k for k in (s.get("environment") or {}) if k.startswith(("CANDELA_", "REDIS_"))}
+unknown = sorted(names - known)
+assert not unknown, f"settings the server does not read: {unknown}"
+print(f"{len(names)} settings passed by the chart and Compose, all read by src/config.ts", file=sys.stderr)
+PY
 echo "rendered manifests valid" >&2
 
 step "Helm: values that would break several replicas or the drain are refused"
