@@ -11,9 +11,10 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 # ---- build: the project's own setup script (npm install, release build of the addon)
 FROM ${RUST_IMAGE} AS build
 # Debian's npm only installs the locked packages; Node 24 itself comes from them.
+# g++: the tokenizer's C++ dependencies (esaxx, oniguruma).
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends npm ca-certificates \
+ && apt-get install -y --no-install-recommends npm ca-certificates g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
