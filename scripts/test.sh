@@ -53,5 +53,8 @@ bash scripts/node.sh node_modules/typescript/bin/tsc -p web/tsconfig.json
 step "lint (eslint, type-aware)"
 bash scripts/node.sh node_modules/eslint/bin/eslint.js src __test__ scripts web
 
+step "deployment files: promtool, hadolint, Compose, Helm (tools pinned, cached in .tools/)"
+bash scripts/test-deploy.sh
+
 step "node tests (binding, CLI, models)"
 bash scripts/node.sh --test --test-concurrency=1 __test__/*.test.ts

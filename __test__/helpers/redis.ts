@@ -162,7 +162,7 @@ async function terminate(child: ChildProcess): Promise<void> {
 }
 
 /** A TCP port of 127.0.0.1 that was free a moment ago. */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();

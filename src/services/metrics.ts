@@ -5,9 +5,10 @@
  * No express types here: the HTTP layer calls {@link Metrics.observeHttp}.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Engine, GenerationResult } from '../engine/index.ts';
+import { memoryInfo, type Engine, type GenerationResult } from '../engine/index.ts';
 import type { CacheObserver, CacheOutcome, SemanticCache } from './cache/semantic-cache.ts';
 import type { BreakerObserver, CostBreaker } from './cost/cost-breaker.ts';
+import { memoryLimitBytes } from './memory-limit.ts';
 
 const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560];
 const TPOT_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
@@ -138,6 +139,51 @@ export class Metrics {
     this.#breakerStoreErrors = new Counter({ name: 'candela_breaker_store_errors_total', help: 'Spend store failures (spend counted in memory meanwhile)', registers });
     this.#authFailures = new Counter({ name: 'candela_auth_failures_total', help: 'Requests refused by API key checks', labelNames: ['reason'], registers });
     this.#rateLimited = new Counter({ name: 'candela_rate_limited_total', help: 'Requests refused by rate limits', labelNames: ['limit'], registers });
+    new Gauge({
+      name: 'candela_model_ready',
+      help: 'Per model: 1 once loaded and serving, 0 while loading or after a failed load',
+      labelNames: ['model', 'role'],
+      registers,
+      collect() {
+        this.reset();
+        for (const m of engine.listModels()) this.set({ model: m.name, role: m.role }, m.status === 'ready' ? 1 : 0);
+      },
+    });
+    // Device gauges read the engine at scrape time; the memory pair exists only on a GPU.
+    new Gauge({
+      name: 'candela_device_info',
+      help: 'The device models run on (cpu, cuda:N) and whether CUDA is compiled in; always 1',
+      labelNames: ['device', 'cuda_compiled'],
+      registers,
+      collect() {
+        const m = memoryInfo();
+        this.reset();
+        this.set({ device: m.device, cuda_compiled: String(m.cudaCompiled) }, 1);
+      },
+    });
+    const deviceGauge = (name: string, help: string, pick: (m: ReturnType<typeof memoryInfo>) => number | undefined) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['device'],
+        registers,
+        collect() {
+          const m = memoryInfo();
+          const v = pick(m);
+          this.reset();
+          if (v !== undefined) this.set({ device: m.device }, v);
+        },
+      });
+    deviceGauge('candela_device_memory_used_bytes', 'GPU memory in use on the device models run on (absent on CPU)', (m) => m.deviceUsedBytes);
+    deviceGauge('candela_device_memory_total_bytes', 'GPU memory of the device models run on (absent on CPU)', (m) => m.deviceTotalBytes);
+    new Gauge({
+      name: 'candela_memory_limit_bytes',
+      help: 'Memory this process may use: its cgroup limit (container, pod), else the host total',
+      registers,
+      collect() {
+        this.set(memoryLimitBytes());
+      },
+    });
     schedulerGauge('vllm:num_requests_running', 'Sequences in the running batch', (s) => s.running);
     schedulerGauge('vllm:num_requests_waiting', 'Requests waiting for a batch slot', (s) => s.waiting);
     schedulerGauge('candela_prefix_cache_bytes', 'Bytes of K/V held for prompt prefix reuse', (s) => s.prefixCacheBytes);
