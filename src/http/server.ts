@@ -126,7 +126,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     trustProxy: parseTrustProxy(config.trustProxy),
     guards: async () => {
       await breaker.spent().catch(() => undefined);
-      return { cache: cache?.stats() ?? { enabled: false }, breaker: breaker.snapshot() };
+      return { cache: cache?.stats() ?? { enabled: false }, breaker: { ...breaker.snapshot(), prices: pricing.describe() } };
     },
   });
   const server = http.createServer(app);
