@@ -64,6 +64,13 @@ function pct(p: { p50: number; p95: number; p99: number; max: number } | null): 
   return p ? [p.p50, p.p95, p.p99, p.max].map((x) => `<td>${x.toFixed(1)}</td>`).join('') : '<td colspan="4">—</td>';
 }
 
+function soakHtml(s: ScenarioResult['soak']): string {
+  if (!s) return '';
+  const mb = (b: number | null) => (b === null ? '—' : (b / 2 ** 20).toFixed(1));
+  const ms = (x: number | null) => (x === null ? '—' : x.toFixed(1));
+  return `<p>Server RSS ${mb(s.rss_start_bytes)} → ${mb(s.rss_end_bytes)} MiB; client p50 E2E ${ms(s.client_e2e_p50_first_fifth_ms)} → ${ms(s.client_e2e_p50_last_fifth_ms)} ms (first and last fifth); server mean E2E ${ms(s.server_e2e_mean_first_half_ms)} → ${ms(s.server_e2e_mean_second_half_ms)} ms (first and second half, from /metrics).</p>`;
+}
+
 function section(r: ReturnType<typeof jsonReport>['scenarios'][number], i: number): string {
   const errs = Object.entries(r.errors).map(([k, n]) => `${escapeHtml(k)}×${n}`).join(' ') || 'none';
   const phases =
@@ -81,7 +88,7 @@ function section(r: ReturnType<typeof jsonReport>['scenarios'][number], i: numbe
   }${r.goodput ? `; goodput ${r.goodput.requests_per_s.toFixed(2)} req/s (${(r.goodput.fraction * 100).toFixed(0)}%)` : ''}</p>
 <table><tr><th>ms</th><th>p50</th><th>p95</th><th>p99</th><th>max</th></tr>
 <tr><td>TTFT</td>${pct(r.ttft_ms)}</tr><tr><td>TPOT</td>${pct(r.tpot_ms)}</tr><tr><td>ITL</td>${pct(r.itl_ms)}</tr><tr><td>E2E</td>${pct(r.e2e_ms)}</tr></table>
-${phases}<div class="charts"><div><canvas id="e2e-${i}"></canvas></div><div><canvas id="ttft-${i}"></canvas></div><div><canvas id="tl-${i}"></canvas></div></div>`;
+${phases}${soakHtml(r.soak)}<div class="charts"><div><canvas id="e2e-${i}"></canvas></div><div><canvas id="ttft-${i}"></canvas></div><div><canvas id="tl-${i}"></canvas></div></div>`;
 }
 
 /** The page for a finished run. */
