@@ -42,8 +42,12 @@ after(async () => {
 });
 
 async function loadtest(...args: string[]): Promise<Report> {
+  return loadtestAt(server.url, ...args);
+}
+
+async function loadtestAt(url: string, ...args: string[]): Promise<Report> {
   const json = path.join(tempDir(), 'report.json');
-  const { stdout } = await execFileP(CLI, ['loadtest', '--url', server.url, '--quiet', '--json', json, ...args], { encoding: 'utf8', timeout: 120_000 });
+  const { stdout } = await execFileP(CLI, ['loadtest', '--url', url, '--quiet', '--json', json, ...args], { encoding: 'utf8', timeout: 120_000 });
   assert.match(stdout, /p50/);
   return JSON.parse(readFileSync(json, 'utf8')) as Report;
 }
@@ -94,5 +98,19 @@ describe('loadtest against Candela (tiny models)', () => {
       assert.ok(s.requests > 0);
     }
     assert.ok(r.scenarios.find((s) => s.scenario === 'generate')!.ttft_ms);
+  });
+
+  it('counts Candela’s rate-limit refusals as 429s', async () => {
+    const limited = await startTinyServer([{ name: 'tiny', role: 'llm', path: writeTestModel(tempDir(), 'llama', 'q8_0') }], { rateLimitIpRpm: 4 });
+    try {
+      // 10 tokenize requests against 4 a minute: 4 answered, 6 refused.
+      const r = await loadtestAt(limited.url, '--scenario', 'tokenize', '--scale', '0.2');
+      const s = r.scenarios[0]!;
+      assert.equal(s.successes, 4);
+      assert.deepEqual(s.errors, { '429': 6 });
+      assert.deepEqual(s.error_classes, { rate_limited: 6 });
+    } finally {
+      await limited.close();
+    }
   });
 });

@@ -5,8 +5,10 @@ import type { Percentiles, Summary } from './stats.ts';
 
 /** One status line (rewritten in place on a terminal). */
 export function progressLine(p: Progress): string {
-  const planned = p.plannedS < 600 ? `/${p.plannedS.toFixed(0)}` : '';
-  return `${p.scenario}${p.phase !== p.scenario ? `:${p.phase}` : ''}  ${p.elapsedS.toFixed(1)}${planned} s  done ${p.done}  errors ${p.errors}  in flight ${p.inFlight}`;
+  const name = `${p.scenario}${p.phase !== p.scenario ? `:${p.phase}` : ''}`;
+  const done = p.requests !== null ? `done ${p.done}/${p.requests}` : `done ${p.done}`;
+  const time = p.requests !== null ? `${p.elapsedS.toFixed(1)} s` : `${p.elapsedS.toFixed(1)}/${p.plannedS.toFixed(0)} s`;
+  return `${name}  ${time}  ${done}  errors ${p.errors}  in flight ${p.inFlight}`;
 }
 
 const fmt = (x: number | null | undefined, d = 1) => (x == null || !Number.isFinite(x) ? '-' : x.toFixed(d));

@@ -15,6 +15,8 @@ export interface Progress {
   phase: string;
   elapsedS: number;
   plannedS: number;
+  /** The phase's request count, when it is bounded by one. */
+  requests: number | null;
   done: number;
   errors: number;
   inFlight: number;
@@ -102,7 +104,7 @@ export async function runScenario(scenario: Scenario, o: RunOptions): Promise<Sc
     let errors = 0;
     const planned = plannedSeconds(phase.arrival);
     const tick = setInterval(
-      () => o.onProgress?.({ scenario: scenario.name, phase: phase.name, elapsedS: (performance.now() - p0) / 1000, plannedS: planned, done: samples.length, errors, inFlight }),
+      () => o.onProgress?.({ scenario: scenario.name, phase: phase.name, elapsedS: (performance.now() - p0) / 1000, plannedS: planned, requests: phase.arrival.requests ?? null, done: samples.length, errors, inFlight }),
       250,
     );
     const midTimer = scenario.soak

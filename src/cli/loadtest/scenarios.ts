@@ -46,7 +46,7 @@ export interface Scenario {
 }
 
 /** Seconds a count-bounded closed loop may take at most. */
-const COUNT_BOUND_S = 600;
+const COUNT_BOUND_S = 3600;
 
 const count = (ctx: ScenarioContext, n: number) => Math.max(1, Math.round(n * ctx.scale));
 const seconds = (ctx: ScenarioContext, s: number) => Math.max(0.5, s * ctx.scale);
