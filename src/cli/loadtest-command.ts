@@ -48,7 +48,7 @@ function baseUrl(given: string | undefined, config: Config): string {
 
 function listText(): string {
   const w = Math.max(...SCENARIOS.map((s) => s.name.length)) + 2;
-  return `${SCENARIOS.map((s) => `${s.name.padEnd(w)}${s.description}${s.openai ? '' : ''}`).join('\n')}\n`;
+  return `${SCENARIOS.map((s) => `${s.name.padEnd(w)}${s.description}`).join('\n')}\n`;
 }
 
 /** The model an OpenAI-compatible server lists first, for servers that need one named. */
@@ -73,6 +73,17 @@ async function configuredPrices(client: LoadClient, target: string, config: Conf
   return { prices: { input_per_1k: config.priceInputPer1k, output_per_1k: config.priceOutputPer1k, source: 'local-config' }, windowS: target === 'candela' ? config.budgetWindowS : null };
 }
 
+/** Calls `f` at most once per 10 s (progress in logs, where a line cannot be rewritten). */
+function everyTenSeconds<T>(f: (x: T) => void): (x: T) => void {
+  let last = performance.now();
+  return (x) => {
+    if (performance.now() - last < 10_000) return;
+    last = performance.now();
+    f(x);
+  };
+}
+
+/** Runs `candela loadtest`; returns the exit code (1 when a scenario got no answer at all). */
 export async function loadtestCommand(args: string[], config: Config): Promise<number> {
   const { values } = parse(args, {
     ...COMMON_OPTIONS,
@@ -150,7 +161,7 @@ export async function loadtestCommand(args: string[], config: Config): Promise<n
         bounds,
         slo,
         signal: stop.signal,
-        onProgress: tty ? (p) => process.stderr.write(`\r\x1b[K${progressLine(p)}`) : undefined,
+        onProgress: values.quiet ? undefined : tty ? (p) => process.stderr.write(`\r\x1b[K${progressLine(p)}`) : everyTenSeconds((p) => process.stderr.write(`${progressLine(p)}\n`)),
       });
       if (tty) process.stderr.write('\r\x1b[K');
       results.push(r);
