@@ -6,8 +6,8 @@
  * reports and command line behave.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -17,28 +17,43 @@ import { UsageError } from '../src/cli/usage.ts';
 import type { Arrival } from '../src/cli/loadtest/arrivals.ts';
 import { usersAt } from '../src/cli/loadtest/arrivals.ts';
 import { createClient, type BodyKind, type LoadClient } from '../src/cli/loadtest/client.ts';
+import { defaultQuestions, loadQuestions } from '../src/cli/loadtest/questions.ts';
 import { htmlReport } from '../src/cli/loadtest/report-html.ts';
 import { jsonReport } from '../src/cli/loadtest/report-json.ts';
 import { runScenario, type ScenarioResult } from '../src/cli/loadtest/run.ts';
 import type { Scenario, ScenarioContext } from '../src/cli/loadtest/scenarios.ts';
 import { scorecard } from '../src/cli/loadtest/scorecard.ts';
 import { percentile, type Slo } from '../src/cli/loadtest/stats.ts';
-import { startFakeServer, type FakeServer } from './helpers/fake-llm-server.ts';
-import { CLI, tempDir } from './helpers/paths.ts';
+import type { Arrival as ServerArrival } from './helpers/fake-llm-server.ts';
+import { CLI, ROOT, tempDir } from './helpers/paths.ts';
 
 const execFileP = promisify(execFile);
-let fake: FakeServer;
+/** The fake server, in its own process so this one's event loop cannot delay its timers. */
+let fake: { url: string; child: ChildProcess };
+/** What the fake server saw, from request `from` on. */
+async function arrivals(from = 0): Promise<ServerArrival[]> {
+  const all = (await (await fetch(`${fake.url}/_arrivals`)).json()) as ServerArrival[];
+  return all.slice(from).filter((a) => a.path !== '/_arrivals');
+}
+const arrivalCount = async () => (await arrivals()).length;
 let client: LoadClient;
 const ctx: ScenarioContext = { target: 'candela', scale: 1, questions: [{ text: 'q?', paraphrase: 'q' }], ignoreEos: false, seed: 1 };
 const bounds = { maxRequests: 10_000, maxDurationS: 30, graceS: 5 };
 
 before(async () => {
-  fake = await startFakeServer();
+  const child = spawn(path.join(ROOT, 'scripts', 'node.sh'), [path.join(ROOT, '__test__', 'helpers', 'serve-fake-llm.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.once('data', (b: Buffer) => resolve(b.toString().trim()));
+    child.once('exit', (code) => reject(new Error(`fake server exited (${code})`)));
+  });
+  fake = { url, child };
   client = createClient({ baseUrl: fake.url, timeoutMs: 10_000, connections: 64 });
+  // Warm-up: connections and code paths, outside any measurement.
+  await client.send({ method: 'POST', path: '/v1/generate/stream', kind: 'candela-sse', body: { tokens: 2 } });
 });
 after(async () => {
   await client.close();
-  await fake.close();
+  fake.child.kill('SIGTERM');
 });
 
 /** A one-phase scenario sending `body(i)` to `path`. */
@@ -121,18 +136,18 @@ describe('arrivals', () => {
   });
 
   it('an open loop never exceeds its concurrency cap', async () => {
-    const from = fake.arrivals.length;
+    const from = await arrivalCount();
     const r = await run(scenario({ kind: 'open', rate: 200, maxConcurrency: 3, durationS: 1, requests: 30 }, '/slow', 'json', () => ({ delay_ms: 60 })));
     assert.equal(r.successes, r.requests);
-    const seen = fake.arrivals.slice(from).map((a) => a.inFlight);
+    const seen = (await arrivals(from)).map((a) => a.inFlight);
     assert.equal(Math.max(...seen), 3, `in flight: ${seen.join(',')}`);
   });
 
   it('a spike produces its steps of concurrent users', async () => {
     const stages = [1, 3, 8, 1].map((users) => ({ users, durationS: 0.8 }));
-    const from = fake.arrivals.length;
+    const from = await arrivalCount();
     await run(scenario({ kind: 'closed', stages }, '/v1/generate/stream', 'candela-sse', () => ({ ttft_ms: 20, itl_ms: 5, tokens: 3 })));
-    const seen = fake.arrivals.slice(from);
+    const seen = await arrivals(from);
     const t0 = seen[0]!.atMs;
     stages.forEach((s, k) => {
       // The middle of each step, away from the edges where users join or finish.
@@ -236,6 +251,20 @@ describe('reports', () => {
     const data = /<script type="application\/json" id="chart-data">(.*?)<\/script>/s.exec(html)?.[1];
     const charts = JSON.parse(data!) as { e2e: { counts: number[] } }[];
     assert.equal(charts[0]!.e2e.counts.reduce((a, b) => a + b, 0), 6);
+  });
+});
+
+describe('questions', () => {
+  it('reads one question a line, with an optional tab-separated paraphrase', () => {
+    const file = path.join(tempDir(), 'q.txt');
+    writeFileSync(file, '# comment\nWhat is Candela?\tWhat is Candela, exactly?\n\nHow fast is it?\n');
+    assert.deepEqual(loadQuestions(file), [
+      { text: 'What is Candela?', paraphrase: 'What is Candela, exactly?' },
+      { text: 'How fast is it?', paraphrase: 'Could you tell me: how fast is it?' },
+    ]);
+    writeFileSync(file, '# only a comment\n');
+    assert.throws(() => loadQuestions(file), /holds no questions/);
+    assert.ok(defaultQuestions().length >= 40);
   });
 });
 

@@ -72,6 +72,10 @@ export async function startFakeServer(): Promise<FakeServer> {
           return;
         }
         const path = (req.url ?? '').split('?')[0];
+        if (path === '/_arrivals') {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(arrivals));
+          return;
+        }
         if (path === '/v1/generate/stream' || path === '/v1/chat/completions') {
           const openai = path === '/v1/chat/completions';
           const n = body.tokens ?? 8;
