@@ -54,13 +54,14 @@ export function pricesFromStats(stats: unknown): { prices: ConfiguredPrices; win
   };
 }
 
-/** Costs for every scenario that answered something. */
+/** Costs for every scenario that generated something. */
 export function scorecard(results: readonly ScenarioResult[], pricePerHour: number, configured: ConfiguredPrices, windowS: number | null): Scorecard {
   const perS = pricePerHour / 3600;
   const rows: ScorecardRow[] = [];
   for (const r of results) {
     const answersPerS = r.duration_s > 0 ? r.successes / r.duration_s : 0;
-    if (answersPerS === 0) continue;
+    // Only scenarios that generate: a probe or a tokenize call is no answer.
+    if (answersPerS === 0 || r.output_tokens === 0) continue;
     const ok = r.samples.filter((s) => s.error === null);
     const meanOut = ok.reduce((n, s) => n + (s.outputTokens ?? 0), 0) / ok.length;
     const withPrompt = ok.filter((s) => s.promptTokens !== null);
