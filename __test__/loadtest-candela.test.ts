@@ -100,6 +100,24 @@ describe('loadtest against Candela (tiny models)', () => {
     assert.ok(r.scenarios.find((s) => s.scenario === 'generate')!.ttft_ms);
   });
 
+  it('--peer gives an OpenAI-compatible server the same load in the same run', async () => {
+    const r = await loadtest('--scenario', 'tokenize,generate', '--scale', '0.1', '--max-tokens', '4', '--peer', server.url);
+    assert.deepEqual(
+      r.scenarios.map((s) => [s.scenario, s.target]),
+      [
+        ['tokenize', 'candela'],
+        ['generate', 'candela'],
+      ],
+    );
+    // The peer runs only what an OpenAI-compatible server can answer.
+    const peer = r.peers?.[0];
+    assert.equal(peer?.model, 'tiny');
+    assert.deepEqual(
+      peer?.scenarios.map((s) => [s.scenario, s.target, s.errors]),
+      [['generate', 'openai', {}]],
+    );
+  });
+
   it('counts Candela’s rate-limit refusals as 429s', async () => {
     const limited = await startTinyServer([{ name: 'tiny', role: 'llm', path: writeTestModel(tempDir(), 'llama', 'q8_0') }], { rateLimitIpRpm: 4 });
     try {

@@ -23,7 +23,7 @@ import { jsonReport } from '../src/cli/loadtest/report-json.ts';
 import { runScenario, type ScenarioResult } from '../src/cli/loadtest/run.ts';
 import type { Scenario, ScenarioContext } from '../src/cli/loadtest/scenarios.ts';
 import { scorecard } from '../src/cli/loadtest/scorecard.ts';
-import { percentile, type Slo } from '../src/cli/loadtest/stats.ts';
+import { percentile, sliceWidthS, timeline, type Slo } from '../src/cli/loadtest/stats.ts';
 import type { Arrival as ServerArrival } from './helpers/fake-llm-server.ts';
 import { CLI, ROOT, tempDir } from './helpers/paths.ts';
 
@@ -239,6 +239,19 @@ describe('reports', () => {
     // 5 prompt tokens and 4 output tokens at the configured prices.
     near(row.configured_cost_per_answer!, (5 * 0.001 + 4 * 0.002) / 1000, 1e-9, 1e-9, 'configured');
     assert.equal(c.suggested.budget_per_window, 3.6);
+  });
+
+  it('the timeline gives rates per slice of the run', () => {
+    const sample = (endMs: number, tokens: number, error: 'server_error' | null = null) => ({
+      startMs: endMs - 10, status: error ? 500 : 200, error, ttftMs: null, itlMs: [], e2eMs: 10, outputTokens: tokens, promptTokens: null, cache: null,
+    });
+    // 10 s in 0.2 s slices: 2 answers of 5 tokens in the first slice, an error in the last.
+    const t = timeline([sample(50, 5), sample(150, 5), sample(9990, 0, 'server_error')], 10);
+    assert.equal(sliceWidthS(10), 0.2);
+    assert.equal(t.length, 50);
+    assert.deepEqual(t[0], { t_s: 0, completed_per_s: 10, errors_per_s: 0, output_tokens_per_s: 50 });
+    assert.equal(t[49]!.errors_per_s, 5);
+    assert.equal(sliceWidthS(3600), 72);
   });
 
   it('the HTML page is self-contained, with the chart library inlined', () => {

@@ -11,12 +11,20 @@ import { createClient, type LoadClient } from './loadtest/client.ts';
 import { defaultQuestions, loadQuestions } from './loadtest/questions.ts';
 import { htmlReport } from './loadtest/report-html.ts';
 import { jsonReport, type RunInfo } from './loadtest/report-json.ts';
-import { progressLine, scenarioBlock, scorecardBlock } from './loadtest/report-terminal.ts';
+import { comparisonTable, progressLine, scenarioBlock, scorecardBlock } from './loadtest/report-terminal.ts';
 import { runScenario, type ScenarioResult } from './loadtest/run.ts';
 import { SCENARIOS, pickScenarios, type ScenarioContext } from './loadtest/scenarios.ts';
 import { pricesFromStats, scorecard, type ConfiguredPrices } from './loadtest/scorecard.ts';
 import { SLO_METRICS, type Slo, type SloMetric } from './loadtest/stats.ts';
 import { COMMON_OPTIONS, UsageError, num, parse } from './usage.ts';
+
+/** A server the run loads: the one under test or an OpenAI-compatible peer. */
+interface Target {
+  url: string;
+  kind: 'candela' | 'openai';
+  client: LoadClient;
+  ctx: ScenarioContext;
+}
 
 /** `--slo ttft_ms=500,e2e_ms=3000` (the `_ms` may be left out). */
 export function parseSlo(specs: string[]): Slo | null {
@@ -105,6 +113,7 @@ export async function loadtestCommand(args: string[], config: Config): Promise<n
     seed: { type: 'string' },
     'ignore-eos': { type: 'boolean' },
     quiet: { type: 'boolean' },
+    peer: { type: 'string', multiple: true },
   });
   if (values.list) {
     process.stdout.write(listText());
@@ -136,47 +145,62 @@ export async function loadtestCommand(args: string[], config: Config): Promise<n
 
   const ctxBase: Omit<ScenarioContext, 'model'> = { target, scale, maxTokens, questions, ignoreEos: values['ignore-eos'] ?? false, seed };
   const peak = Math.max(1, ...scenarios.flatMap((s) => s.phases({ ...ctxBase }).map((p) => peakUsers(p.arrival))));
-  const client = createClient({ baseUrl: url, apiKey: values['api-key'], timeoutMs: timeoutS * 1000, connections: peak + 2 });
+  const connect = (u: string) => createClient({ baseUrl: u, apiKey: values['api-key'], timeoutMs: timeoutS * 1000, connections: peak + 2 });
+  // The server under test first, then each OpenAI-compatible peer, taking turns scenario by scenario.
+  const targets: Target[] = [{ url, kind: target, client: connect(url), ctx: { ...ctxBase } }];
+  for (const p of values.peer ?? []) {
+    const peerUrl = baseUrl(p, config);
+    targets.push({ url: peerUrl, kind: 'openai', client: connect(peerUrl), ctx: { ...ctxBase, target: 'openai' } });
+  }
   const stop = new AbortController();
   const onSigint = () => stop.abort();
   process.once('SIGINT', onSigint);
   try {
-    try {
-      await client.getText(target === 'openai' ? '/v1/models' : '/health');
-    } catch (err) {
-      throw new Error(`cannot reach ${url}: ${err instanceof Error ? ((err as { code?: string }).code ?? err.message) : String(err)}`);
+    for (const t of targets) {
+      try {
+        await t.client.getText(t.kind === 'openai' ? '/v1/models' : '/health');
+      } catch (err) {
+        throw new Error(`cannot reach ${t.url}: ${err instanceof Error ? ((err as { code?: string }).code ?? err.message) : String(err)}`);
+      }
+      const model = t === targets[0] ? (values.model ?? (t.kind === 'openai' ? await firstModel(t.client) : undefined)) : await firstModel(t.client);
+      if (model) t.ctx.model = model;
     }
-    const model = values.model ?? (target === 'openai' ? await firstModel(client) : undefined);
-    const ctx: ScenarioContext = { ...ctxBase, ...(model ? { model } : {}) };
+    const main = targets[0]!;
     const bounds: Bounds = { maxRequests: 1_000_000, maxDurationS, graceS: timeoutS };
     const tty = process.stderr.isTTY && !values.quiet;
-    const info: RunInfo = { url, target, model: model ?? null, started_at: new Date().toISOString(), scale, max_tokens: maxTokens ?? null, ignore_eos: ctx.ignoreEos, slo, seed };
-    const results: ScenarioResult[] = [];
+    const info: RunInfo = { url, target, model: main.ctx.model ?? null, started_at: new Date().toISOString(), scale, max_tokens: maxTokens ?? null, ignore_eos: ctxBase.ignoreEos, slo, seed };
+    const results = new Map<Target, ScenarioResult[]>(targets.map((t) => [t, []]));
     for (const s of scenarios) {
-      if (stop.signal.aborted) break;
-      if (!values.quiet) process.stderr.write(`${s.name}: running\n`);
-      const r = await runScenario(s, {
-        client,
-        ctx,
-        bounds,
-        slo,
-        signal: stop.signal,
-        onProgress: values.quiet ? undefined : tty ? (p) => process.stderr.write(`\r\x1b[K${progressLine(p)}`) : everyTenSeconds((p) => process.stderr.write(`${progressLine(p)}\n`)),
-      });
-      if (tty) process.stderr.write('\r\x1b[K');
-      results.push(r);
-      process.stdout.write(`${scenarioBlock(r)}\n\n`);
+      for (const t of targets) {
+        if (stop.signal.aborted || (t.kind === 'openai' && !s.openai)) continue;
+        const label = targets.length > 1 ? ` [${t.url} ${t.kind}]` : '';
+        if (!values.quiet) process.stderr.write(`${s.name}${label}: running\n`);
+        const r = await runScenario(s, {
+          client: t.client,
+          ctx: t.ctx,
+          bounds,
+          slo,
+          signal: stop.signal,
+          onProgress: values.quiet ? undefined : tty ? (p) => process.stderr.write(`\r\x1b[K${progressLine(p)}`) : everyTenSeconds((p) => process.stderr.write(`${progressLine(p)}\n`)),
+        });
+        if (tty) process.stderr.write('\r\x1b[K');
+        results.get(t)!.push(r);
+        process.stdout.write(`${scenarioBlock(r).replace(/^(\S+)/, `$1${label}`)}\n\n`);
+      }
     }
+    const mine = results.get(main)!;
+    const peers = targets.slice(1).map((t) => ({ url: t.url, model: t.ctx.model ?? null, results: results.get(t)! }));
+    if (peers.length) process.stdout.write(`${comparisonTable(targets.map((t) => ({ server: `${t.url.replace(/^https?:\/\//, '')} ${t.kind}`, results: results.get(t)! })))}\n\n`);
     let card = null;
     if (pricePerHour !== undefined) {
-      const { prices, windowS } = await configuredPrices(client, target, config);
-      card = scorecard(results, pricePerHour, prices, windowS);
+      const { prices, windowS } = await configuredPrices(main.client, target, config);
+      card = scorecard(mine, pricePerHour, prices, windowS);
       process.stdout.write(`${scorecardBlock(card)}\n`);
     }
-    const report = jsonReport(info, results, card);
+    const report = jsonReport(info, mine, card, peers);
     if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
-    if (values.html) writeFileSync(values.html, htmlReport(report, results));
-    const failed = results.filter((r) => r.successes === 0).map((r) => r.scenario);
+    if (values.html) writeFileSync(values.html, htmlReport(report, mine, peers));
+    const failed = [...results.values()].flat().filter((r) => r.successes === 0).map((r) => r.scenario);
     if (stop.signal.aborted) {
       process.stderr.write('candela: loadtest interrupted; the reports hold what was measured\n');
       return 130;
@@ -188,6 +212,6 @@ export async function loadtestCommand(args: string[], config: Config): Promise<n
     return 0;
   } finally {
     process.off('SIGINT', onSigint);
-    await client.close();
+    await Promise.all(targets.map((t) => t.client.close()));
   }
 }

@@ -25,6 +25,7 @@ Usage:
   candela loadtest --scenario NAME[,NAME...]|all [--url U] [--json PATH] [--html PATH]
                                                load test a server (default http://127.0.0.1:PORT)
       --list (the scenarios)  --openai (any OpenAI-compatible server)  --model M  --api-key K
+      --peer URL (repeatable: an OpenAI-compatible server given the same load, side by side)
       --scale F (sizes and durations × F, for small machines)  --max-tokens N  --ignore-eos
       --questions FILE (one a line)  --slo ttft_ms=500,tpot_ms=50,e2e_ms=5000 (goodput)
       --price-per-hour P (scorecard)  --timeout-s S (120)  --max-duration-s S (3600)  --seed N  --quiet

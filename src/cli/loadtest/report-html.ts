@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { jsonReport } from './report-json.ts';
+import type { jsonReport, PeerRun } from './report-json.ts';
 import type { ScenarioResult } from './run.ts';
 import { histogram } from './stats.ts';
 
@@ -52,9 +52,9 @@ function bars(id, h, label) {
 }
 function line(id, t) {
   new Chart(document.getElementById(id), { type: 'line', data: { labels: t.map((p) => p.t_s),
-    datasets: [{ label: 'completed/s', data: t.map((p) => p.completed), borderColor: '#4a7ebb', yAxisID: 'y' },
-               { label: 'errors/s', data: t.map((p) => p.errors), borderColor: '#c0392b', yAxisID: 'y' },
-               { label: 'output tokens/s', data: t.map((p) => p.output_tokens), borderColor: '#27ae60', yAxisID: 'y1' }] },
+    datasets: [{ label: 'completed/s', data: t.map((p) => p.completed_per_s), borderColor: '#4a7ebb', yAxisID: 'y' },
+               { label: 'errors/s', data: t.map((p) => p.errors_per_s), borderColor: '#c0392b', yAxisID: 'y' },
+               { label: 'output tokens/s', data: t.map((p) => p.output_tokens_per_s), borderColor: '#27ae60', yAxisID: 'y1' }] },
     options: { animation: false, maintainAspectRatio: false, scales: { x: { title: { display: true, text: 's' } }, y: { position: 'left', beginAtZero: true }, y1: { position: 'right', beginAtZero: true, grid: { drawOnChartArea: false } } } } });
 }
 charts.forEach((c, i) => { bars('e2e-' + i, c.e2e, 'e2e ms'); bars('ttft-' + i, c.ttft, 'ttft ms'); line('tl-' + i, c.timeline); });
@@ -71,7 +71,7 @@ function soakHtml(s: ScenarioResult['soak']): string {
   return `<p>Server RSS ${mb(s.rss_start_bytes)} → ${mb(s.rss_end_bytes)} MiB; client p50 E2E ${ms(s.client_e2e_p50_first_fifth_ms)} → ${ms(s.client_e2e_p50_last_fifth_ms)} ms (first and last fifth); server mean E2E ${ms(s.server_e2e_mean_first_half_ms)} → ${ms(s.server_e2e_mean_second_half_ms)} ms (first and second half, from /metrics).</p>`;
 }
 
-function section(r: ReturnType<typeof jsonReport>['scenarios'][number], i: number): string {
+function section(r: ReturnType<typeof jsonReport>['scenarios'][number], i: number, server = ''): string {
   const errs = Object.entries(r.errors).map(([k, n]) => `${escapeHtml(k)}×${n}`).join(' ') || 'none';
   const phases =
     r.phases.length > 1
@@ -82,7 +82,7 @@ function section(r: ReturnType<typeof jsonReport>['scenarios'][number], i: numbe
           )
           .join('')}</table>`
       : '';
-  return `<h2>${escapeHtml(r.scenario)}</h2><p>${escapeHtml(r.description)}</p>
+  return `<h2>${escapeHtml(r.scenario)}${server ? ` <small>${escapeHtml(server)}</small>` : ''}</h2><p>${escapeHtml(r.description)}</p>
 <p>${r.requests} requests, ${r.successes} ok, in ${r.duration_s.toFixed(1)} s: <b>${r.rps.toFixed(2)} req/s</b>, <b>${r.output_tokens_per_s.toFixed(1)} output tokens/s</b>; errors: ${errs}${
     r.cache ? `; cache hit rate ${(r.cache.hit_rate * 100).toFixed(0)}%` : ''
   }${r.goodput ? `; goodput ${r.goodput.requests_per_s.toFixed(2)} req/s (${(r.goodput.fraction * 100).toFixed(0)}%)` : ''}</p>
@@ -91,8 +91,14 @@ function section(r: ReturnType<typeof jsonReport>['scenarios'][number], i: numbe
 ${phases}${soakHtml(r.soak)}<div class="charts"><div><canvas id="e2e-${i}"></canvas></div><div><canvas id="ttft-${i}"></canvas></div><div><canvas id="tl-${i}"></canvas></div></div>`;
 }
 
-/** The page for a finished run. */
-export function htmlReport(report: ReturnType<typeof jsonReport>, results: readonly ScenarioResult[]): string {
+/** The page for a finished run (with its peers' results after its own). */
+export function htmlReport(report: ReturnType<typeof jsonReport>, results: readonly ScenarioResult[], peers: readonly PeerRun[] = []): string {
+  const peerSections: string[] = [];
+  let at = results.length;
+  for (const [k, p] of peers.entries()) {
+    for (const r of report.peers?.[k]?.scenarios ?? []) peerSections.push(section(r, at++, `peer ${p.url}`));
+  }
+  const allResults = [...results, ...peers.flatMap((p) => p.results)];
   const card = report.scorecard
     ? `<h2>Scorecard</h2><p>At ${report.scorecard.price_per_hour} per hour; configured prices (${report.scorecard.configured.source}): input ${report.scorecard.configured.input_per_1k ?? '—'}, output ${report.scorecard.configured.output_per_1k ?? '—'} per 1k tokens.</p>
 <table><tr><th>scenario</th><th>answers/s</th><th>output tokens/s</th><th>cost per 1k output tokens</th><th>cost per answer</th><th>configured cost per answer</th></tr>${report.scorecard.rows
@@ -108,10 +114,11 @@ export function htmlReport(report: ReturnType<typeof jsonReport>, results: reado
 <script>${scriptSafe(chartBundle())}</script></head>
 <body><h1>candela loadtest</h1>
 <p>${escapeHtml(report.url)} (${report.target}${report.model ? `, model ${escapeHtml(report.model)}` : ''}), started ${escapeHtml(report.started_at)}, scale ${report.scale}.</p>
-${report.scenarios.map(section).join('\n')}
+${report.scenarios.map((r, i) => section(r, i, peers.length ? report.url : '')).join('\n')}
+${peerSections.join('\n')}
 ${card}
 <script type="application/json" id="report-data">${scriptSafe(JSON.stringify(report))}</script>
-<script type="application/json" id="chart-data">${scriptSafe(JSON.stringify(results.map(chartData)))}</script>
+<script type="application/json" id="chart-data">${scriptSafe(JSON.stringify(allResults.map(chartData)))}</script>
 <script>${PAGE_SCRIPT}</script>
 </body></html>
 `;

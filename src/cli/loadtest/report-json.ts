@@ -16,12 +16,22 @@ export interface RunInfo {
   seed: number;
 }
 
-/** The report's object: `scenarios` holds one entry per scenario run. */
-export function jsonReport(info: RunInfo, results: readonly ScenarioResult[], card: Scorecard | null) {
+/** An OpenAI-compatible peer loaded in the same run, and its results. */
+export interface PeerRun {
+  url: string;
+  model: string | null;
+  results: readonly ScenarioResult[];
+}
+
+const withoutSamples = (results: readonly ScenarioResult[]) => results.map(({ samples: _samples, ...rest }) => rest);
+
+/** The report's object: `scenarios` holds one entry per scenario run; `peers` the same for each peer. */
+export function jsonReport(info: RunInfo, results: readonly ScenarioResult[], card: Scorecard | null, peers: readonly PeerRun[] = []) {
   return {
     tool: 'candela loadtest',
     ...info,
-    scenarios: results.map(({ samples: _samples, ...rest }) => rest),
+    scenarios: withoutSamples(results),
     scorecard: card,
+    ...(peers.length ? { peers: peers.map((p) => ({ url: p.url, model: p.model, scenarios: withoutSamples(p.results) })) } : {}),
   };
 }

@@ -85,3 +85,20 @@ export function scorecardBlock(c: Scorecard): string {
   }
   return lines.join('\n');
 }
+
+/** The servers of one run side by side, scenario by scenario. */
+export function comparisonTable(runs: readonly { server: string; results: readonly ScenarioResult[] }[]): string {
+  const head = `${'scenario'.padEnd(14)}${'server'.padEnd(30)}${'req/s'.padStart(8)}${'tok/s'.padStart(9)}${'ttft p50'.padStart(10)}${'ttft p95'.padStart(10)}${'tpot p50'.padStart(10)}${'e2e p50'.padStart(10)}${'e2e p95'.padStart(10)}  errors`;
+  const lines = ['side by side', head];
+  const names = [...new Set(runs.flatMap((r) => r.results.map((x) => x.scenario)))];
+  for (const n of names) {
+    for (const run of runs) {
+      const r = run.results.find((x) => x.scenario === n);
+      if (!r) continue;
+      lines.push(
+        `${n.padEnd(14)}${run.server.padEnd(30)}${fmt(r.rps, 2).padStart(8)}${fmt(r.output_tokens_per_s).padStart(9)}${fmt(r.ttft_ms?.p50).padStart(10)}${fmt(r.ttft_ms?.p95).padStart(10)}${fmt(r.tpot_ms?.p50).padStart(10)}${fmt(r.e2e_ms?.p50).padStart(10)}${fmt(r.e2e_ms?.p95).padStart(10)}  ${errorsText(r)}`,
+      );
+    }
+  }
+  return lines.join('\n');
+}

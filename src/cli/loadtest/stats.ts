@@ -140,26 +140,34 @@ export function summarize(samples: readonly Sample[], durationS: number, slo: Sl
   };
 }
 
-/** One second of a run: requests finished, output tokens, errors. */
+/** One slice of a run: rates of finished requests, errors and output tokens. */
 export interface TimelinePoint {
+  /** Start of the slice, seconds into the run. */
   t_s: number;
-  completed: number;
-  errors: number;
-  output_tokens: number;
+  completed_per_s: number;
+  errors_per_s: number;
+  output_tokens_per_s: number;
 }
 
-/** Per-second buckets of completions (by end time) over the run. */
+/** Slice width for a run of `durationS`: about 50 slices, at least 0.1 s, whole seconds past 50 s. */
+export function sliceWidthS(durationS: number): number {
+  const w = durationS / 50;
+  return durationS <= 50 ? Math.max(0.1, Math.ceil(w * 10) / 10) : Math.ceil(w);
+}
+
+/** Throughput over time: requests by the time they finished, in slices of {@link sliceWidthS}. */
 export function timeline(samples: readonly Sample[], durationS: number): TimelinePoint[] {
-  const n = Math.max(1, Math.ceil(durationS));
-  const out: TimelinePoint[] = Array.from({ length: n }, (_, i) => ({ t_s: i, completed: 0, errors: 0, output_tokens: 0 }));
+  const w = sliceWidthS(durationS);
+  const n = Math.max(1, Math.ceil(durationS / w));
+  const acc = Array.from({ length: n }, () => ({ completed: 0, errors: 0, tokens: 0 }));
   for (const s of samples) {
-    const b = out[Math.min(n - 1, Math.max(0, Math.floor((s.startMs + s.e2eMs) / 1000)))]!;
+    const b = acc[Math.min(n - 1, Math.max(0, Math.floor((s.startMs + s.e2eMs) / 1000 / w)))]!;
     if (s.error === null) {
       b.completed++;
-      b.output_tokens += s.outputTokens ?? 0;
+      b.tokens += s.outputTokens ?? 0;
     } else b.errors++;
   }
-  return out;
+  return acc.map((b, i) => ({ t_s: r3(i * w), completed_per_s: r3(b.completed / w), errors_per_s: r3(b.errors / w), output_tokens_per_s: r3(b.tokens / w) }));
 }
 
 /** A histogram of `xs` in `bins` equal bins from 0 to the max. */
