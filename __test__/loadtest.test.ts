@@ -306,6 +306,7 @@ describe('the loadtest command', () => {
     const cases: [string[], RegExp][] = [
       [[], /needs --scenario/],
       [['--scenario', 'nope'], /unknown scenario 'nope'/],
+      [['health'], /takes no arguments/],
       [['--scenario', 'health', '--slo', 'fast=1'], /--slo takes METRIC=MS/],
       [['--scenario', 'health', '--scale', '0'], /--scale must be a number >= 0.001/],
       [['--scenario', 'health', '--url', 'ftp://x'], /--url must be an http\(s\) URL/],

@@ -93,7 +93,7 @@ function everyTenSeconds<T>(f: (x: T) => void): (x: T) => void {
 
 /** Runs `candela loadtest`; returns the exit code (1 when a scenario got no answer at all). */
 export async function loadtestCommand(args: string[], config: Config): Promise<number> {
-  const { values } = parse(args, {
+  const { values, positionals } = parse(args, {
     ...COMMON_OPTIONS,
     url: { type: 'string' },
     scenario: { type: 'string' },
@@ -115,6 +115,7 @@ export async function loadtestCommand(args: string[], config: Config): Promise<n
     quiet: { type: 'boolean' },
     peer: { type: 'string', multiple: true },
   });
+  if (positionals.length) throw new UsageError(`loadtest takes no arguments, got '${positionals[0]}' (scenarios go in --scenario)`);
   if (values.list) {
     process.stdout.write(listText());
     return 0;
