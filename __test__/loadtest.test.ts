@@ -18,6 +18,7 @@ import type { Arrival } from '../src/cli/loadtest/arrivals.ts';
 import { usersAt } from '../src/cli/loadtest/arrivals.ts';
 import { createClient, type BodyKind, type LoadClient } from '../src/cli/loadtest/client.ts';
 import { defaultQuestions, loadQuestions } from '../src/cli/loadtest/questions.ts';
+import { meanBetween, readScrape } from '../src/cli/loadtest/prometheus.ts';
 import { htmlReport } from '../src/cli/loadtest/report-html.ts';
 import { jsonReport } from '../src/cli/loadtest/report-json.ts';
 import { runScenario, type ScenarioResult } from '../src/cli/loadtest/run.ts';
@@ -239,6 +240,23 @@ describe('reports', () => {
     // 5 prompt tokens and 4 output tokens at the configured prices.
     near(row.configured_cost_per_answer!, (5 * 0.001 + 4 * 0.002) / 1000, 1e-9, 1e-9, 'configured');
     assert.equal(c.suggested.budget_per_window, 3.6);
+  });
+
+  it('reads RSS and the server e2e latency from Prometheus text', () => {
+    const text = (sum: number, count: number) =>
+      [
+        '# HELP process_resident_memory_bytes Resident memory size in bytes.',
+        'process_resident_memory_bytes 1048576',
+        `vllm:e2e_request_latency_seconds_sum{model_name="a"} ${sum / 2}`,
+        `vllm:e2e_request_latency_seconds_sum{model_name="b"} ${sum / 2}`,
+        `vllm:e2e_request_latency_seconds_count{model_name="a"} ${count}`,
+        'vllm:e2e_request_latency_seconds_bucket{le="1"} 3',
+      ].join('\n');
+    const a = readScrape(text(1, 10));
+    assert.deepEqual(a, { rssBytes: 1048576, e2eSumS: 1, e2eCount: 10 });
+    // 10 more requests took 3 s: 300 ms each.
+    assert.equal(meanBetween(a, readScrape(text(4, 20))), 300);
+    assert.equal(readScrape('').rssBytes, null);
   });
 
   it('the timeline gives rates per slice of the run', () => {
