@@ -1,8 +1,11 @@
 /**
  * The benchmark's HTTP client: streaming OpenAI-style completions measured
  * on the client (send → first token, send → done), run alike against any
- * server, and a probe that samples a route's latency meanwhile.
+ * server, and a probe that samples a route's latency meanwhile. A thin layer
+ * over `candela loadtest`'s client (src/cli/loadtest/client.ts), so the
+ * benchmark and the load tester time requests the same way.
  */
+import { createClient, type LoadClient, type RequestSpec } from '../../src/cli/loadtest/client.ts';
 
 /** One streamed completion as the client saw it. */
 export interface StreamResult {
@@ -10,58 +13,32 @@ export interface StreamResult {
   e2eMs: number;
   /** Content chunks received (one per token on both servers measured here). */
   chunks: number;
-  /** Completion tokens per the server's usage, when it sent one. */
+  /** Completion tokens per the server's usage, or the chunks when it sent none. */
   tokens: number | null;
 }
 
-/** Reads an SSE response, calling `onData` with each event's data and event name. */
-async function readSse(res: Response, onData: (data: string, event: string | undefined) => void): Promise<void> {
-  if (!res.body) throw new Error('no response body');
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const dec = new TextDecoder();
-  let buf = '';
-  for (;;) {
-    const { value, done } = (await reader.read()) as { value: Uint8Array | undefined; done: boolean };
-    if (done) break;
-    buf += dec.decode(value, { stream: true });
-    let at: number;
-    while ((at = buf.indexOf('\n\n')) >= 0) {
-      const block = buf.slice(0, at);
-      buf = buf.slice(at + 2);
-      let event: string | undefined;
-      const data: string[] = [];
-      for (const line of block.split('\n')) {
-        if (line.startsWith('event:')) event = line.slice(6).trim();
-        else if (line.startsWith('data:')) data.push(line.slice(5).trimStart());
-      }
-      if (data.length) onData(data.join('\n'), event);
-    }
+const clients = new Map<string, LoadClient>();
+
+/** One pooled client per base URL; long streams allowed (30 min). */
+function clientFor(base: string): LoadClient {
+  let c = clients.get(base);
+  if (!c) {
+    c = createClient({ baseUrl: base, timeoutMs: 30 * 60_000, connections: 256 });
+    clients.set(base, c);
   }
+  return c;
+}
+
+async function timed(base: string, spec: RequestSpec) {
+  const r = await clientFor(base).send(spec);
+  if (r.error) throw new Error(`${base}${spec.path}: ${r.detail ?? r.error}`);
+  return r;
 }
 
 /** POSTs a streaming `/v1/completions` request and times it. */
 export async function streamCompletion(base: string, body: Record<string, unknown>): Promise<StreamResult> {
-  const t0 = performance.now();
-  const res = await fetch(`${base}/v1/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } }),
-  });
-  if (!res.ok) throw new Error(`${base}: HTTP ${res.status} ${await res.text()}`);
-  let ttft = Number.NaN;
-  let chunks = 0;
-  let tokens: number | null = null;
-  await readSse(res, (data) => {
-    if (data === '[DONE]') return;
-    const j = JSON.parse(data) as { choices?: { text?: string }[]; usage?: { completion_tokens?: number } | null; error?: unknown };
-    if (j.error) throw new Error(`${base}: ${JSON.stringify(j.error)}`);
-    if (j.choices?.[0]?.text) {
-      if (chunks === 0) ttft = performance.now() - t0;
-      chunks++;
-    }
-    if (j.usage?.completion_tokens != null) tokens = j.usage.completion_tokens;
-  });
-  return { ttftMs: ttft, e2eMs: performance.now() - t0, chunks, tokens };
+  const r = await timed(base, { method: 'POST', path: '/v1/completions', kind: 'openai-sse', body: { ...body, stream: true, stream_options: { include_usage: true } } });
+  return { ttftMs: r.ttftMs ?? Number.NaN, e2eMs: r.e2eMs, chunks: r.ttftMs === null ? 0 : r.itlMs.length + 1, tokens: r.outputTokens };
 }
 
 /** `bodies.length` streams at once; wall time from the first send to the last done. */
@@ -73,16 +50,14 @@ export async function concurrent(base: string, bodies: Record<string, unknown>[]
 
 /** Times GET `url` every `everyMs` until `stop` resolves; returns the latencies. */
 export async function probe(url: string, everyMs: number, stop: Promise<unknown>): Promise<number[]> {
+  const u = new URL(url);
   const ms: number[] = [];
   let done = false;
   void stop.finally(() => {
     done = true;
   });
   while (!done) {
-    const t = performance.now();
-    const r = await fetch(url);
-    await r.arrayBuffer();
-    ms.push(performance.now() - t);
+    ms.push((await timed(u.origin, { method: 'GET', path: u.pathname + u.search, kind: 'json' })).e2eMs);
     await new Promise((r) => setTimeout(r, everyMs));
   }
   return ms;
@@ -90,13 +65,12 @@ export async function probe(url: string, everyMs: number, stop: Promise<unknown>
 
 /** A streamed RAG answer from Candela's `/v1/query/stream`: time to the first token event. */
 export async function streamQuery(base: string, body: Record<string, unknown>): Promise<{ ttftMs: number; e2eMs: number }> {
-  const t0 = performance.now();
-  const res = await fetch(`${base}/v1/query/stream`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  if (!res.ok) throw new Error(`${base}: HTTP ${res.status} ${await res.text()}`);
-  let ttft = Number.NaN;
-  await readSse(res, (data, event) => {
-    if (event === 'token' && Number.isNaN(ttft)) ttft = performance.now() - t0;
-    if (event === 'error') throw new Error(data);
-  });
-  return { ttftMs: ttft, e2eMs: performance.now() - t0 };
+  const r = await timed(base, { method: 'POST', path: '/v1/query/stream', kind: 'candela-sse', body });
+  return { ttftMs: r.ttftMs ?? Number.NaN, e2eMs: r.e2eMs };
+}
+
+/** Closes the pooled connections (at the end of a benchmark). */
+export async function closeClients(): Promise<void> {
+  await Promise.all([...clients.values()].map((c) => c.close()));
+  clients.clear();
 }

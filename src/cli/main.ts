@@ -8,6 +8,7 @@ import { embedCommand, rerankCommand } from './encode-commands.ts';
 import { generateCommand } from './generate-command.ts';
 import { ingestCommand } from './ingest-command.ts';
 import { keysCommand } from './keys-command.ts';
+import { loadtestCommand } from './loadtest-command.ts';
 import { modelsCommand } from './models-command.ts';
 import { serveCommand } from './serve-command.ts';
 import { HELP, UsageError } from './usage.ts';
@@ -47,8 +48,10 @@ async function main(argv: string[]): Promise<number> {
       return ingestCommand(rest, config);
     case 'keys':
       return keysCommand(rest, config);
+    case 'loadtest':
+      return loadtestCommand(rest, config);
     default:
-      throw new UsageError(`unknown command '${command}' (serve, ingest, keys, models, generate, embed, rerank)`);
+      throw new UsageError(`unknown command '${command}' (serve, ingest, keys, models, generate, embed, rerank, loadtest)`);
   }
 }
 

@@ -22,6 +22,13 @@ Usage:
       --seed S  --stop TEXT (repeatable)  --system TEXT  --raw (no chat template)  --json
   candela embed --model M [--no-truncate] TEXT...        JSON embeddings
   candela rerank --model M --query Q [--no-truncate] DOC...  JSON relevance scores
+  candela loadtest --scenario NAME[,NAME...]|all [--url U] [--json PATH] [--html PATH]
+                                               load test a server (default http://127.0.0.1:PORT)
+      --list (the scenarios)  --openai (any OpenAI-compatible server)  --model M  --api-key K
+      --peer URL (repeatable: an OpenAI-compatible server given the same load, side by side)
+      --scale F (sizes and durations × F, for small machines)  --max-tokens N  --ignore-eos
+      --questions FILE (one a line)  --slo ttft_ms=500,tpot_ms=50,e2e_ms=5000 (goodput)
+      --price-per-hour P (scorecard)  --timeout-s S (120)  --max-duration-s S (3600)  --seed N  --quiet
 
 Common options:
   --models-dir DIR   models directory (env CANDELA_MODELS_DIR; default ./models)

@@ -127,7 +127,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxRequestsPerClient: config.maxRequestsPerClient,
     guards: async () => {
       await breaker.spent().catch(() => undefined);
-      return { cache: cache?.stats() ?? { enabled: false }, breaker: breaker.snapshot() };
+      return { cache: cache?.stats() ?? { enabled: false }, breaker: { ...breaker.snapshot(), prices: pricing.describe() } };
     },
   });
   const server = http.createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, app);

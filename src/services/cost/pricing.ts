@@ -49,6 +49,12 @@ export class Pricing {
     return new Pricing(defaultPrice, parsePrices(json));
   }
 
+  /** The configured prices in the JSON shape of `CANDELA_PRICES` (for /health/stats and the load tester's scorecard). */
+  describe(): { default: Record<string, number>; models: Record<string, Record<string, number>> } {
+    const json = (p: Price): Record<string, number> => ('perSecond' in p ? { per_second: p.perSecond } : { input_per_1k: p.inputPer1k, output_per_1k: p.outputPer1k });
+    return { default: json(this.#default), models: Object.fromEntries([...this.#byModel].map(([m, p]) => [m, json(p)])) };
+  }
+
   price(model: string): Price {
     return this.#byModel.get(model) ?? this.#default;
   }
