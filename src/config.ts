@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { DEFAULT_RAG_SYSTEM_PROMPT } from './services/rag-prompt.ts';
 
 /** The repository root (where `models/` lives by default). */
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -85,6 +86,8 @@ const ConfigSchema = z.object({
   rateLimitIpTpm: z.coerce.number().int().min(0),
   /** Express `trust proxy` (client IP from X-Forwarded-For): false, true, a hop count or a subnet list. */
   trustProxy: z.string(),
+  /** System prompt of RAG queries that bring no `system_prompt` of their own. */
+  ragSystemPrompt: z.string().trim().min(1, 'must not be empty').max(20_000),
 });
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
@@ -131,6 +134,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   CANDELA_RATE_LIMIT_IP_RPM: 'rateLimitIpRpm',
   CANDELA_RATE_LIMIT_IP_TPM: 'rateLimitIpTpm',
   CANDELA_TRUST_PROXY: 'trustProxy',
+  CANDELA_RAG_SYSTEM_PROMPT: 'ragSystemPrompt',
 };
 
 const DEFAULTS = {
@@ -175,6 +179,7 @@ const DEFAULTS = {
   rateLimitIpRpm: 0,
   rateLimitIpTpm: 0,
   trustProxy: 'false',
+  ragSystemPrompt: DEFAULT_RAG_SYSTEM_PROMPT,
 };
 
 /** A configuration value that failed validation. */

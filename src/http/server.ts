@@ -25,6 +25,7 @@ import { DocumentStore } from '../services/document-store.ts';
 import { DocumentService } from '../services/documents.ts';
 import { Metrics } from '../services/metrics.ts';
 import { ModelService, type ModelSpec } from '../services/model-service.ts';
+import type { RagLayout } from '../services/rag-prompt.ts';
 import { createApp, parseTrustProxy } from './app.ts';
 
 /** Options of {@link startServer}. */
@@ -33,6 +34,8 @@ export interface ServerOptions {
   /** Models to load at start-up. */
   models: readonly ModelSpec[];
   logger?: Logger;
+  /** Layout of the RAG prompt's user turn (evaluations of other layouts; default: the chosen one). */
+  ragLayout?: RagLayout;
 }
 
 /** A running server. */
@@ -128,6 +131,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await breaker.spent().catch(() => undefined);
       return { cache: cache?.stats() ?? { enabled: false }, breaker: breaker.snapshot() };
     },
+    ragPrompt: { system: config.ragSystemPrompt, ...(options.ragLayout ? { layout: options.ragLayout } : {}) },
   });
   const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {
