@@ -54,6 +54,8 @@ export interface QuestionResult {
   /** Cited source numbers within the sources, and outside them. */
   cited: number[];
   citedOutOfRange: number[];
+  /** Document ids of the sources given to the model, in prompt order. */
+  sources: string[];
   /** Document ids the server reported as cited (its `citations`). */
   citedDocuments: string[];
   /** At least one citation, none out of range, and every cited source holds the answer. */
@@ -188,6 +190,7 @@ export function scoreAnswer(q: EvalQuestion, a: QueryAnswer, totalMs: number): Q
     refused: isRefusal(a.answer),
     cited,
     citedOutOfRange: outOfRange,
+    sources: a.sources.map((s) => s.id),
     citedDocuments: (a.citations ?? []).map((c) => c.id),
     citationCorrect: answerable && cited.length > 0 && outOfRange.length === 0 && cited.every((n) => holds(n - 1)),
     retrieved: answerable && a.sources.some((_, i) => holds(i)),
