@@ -8,7 +8,7 @@
  *   npm run eval:answers                              # the default prompt, default LLM
  *   npm run eval:answers -- --variant all --json out.json
  *   npm run eval:answers -- --model qwen2.5-coder-1.5b-instruct --variant original,default
- *   options: --model NAME, --variant NAME[,NAME|all], --concurrency N (1), --limit N,
+ *   options: --model NAME, --variant NAME[,NAME|all], --concurrency N (1), --limit N, --every K,
  *            --max-tokens N, --json FILE, --verbose (every answer)
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,6 +31,7 @@ const { values } = parseArgs({
     variant: { type: 'string', default: 'default' },
     concurrency: { type: 'string', default: '1' },
     limit: { type: 'string' },
+    every: { type: 'string' },
     'max-tokens': { type: 'string' },
     json: { type: 'string' },
     verbose: { type: 'boolean', default: false },
@@ -44,7 +45,10 @@ const variants: PromptVariant[] = names.map((n) => {
   return v;
 });
 const set = loadEvalSet(SET_FILE);
-const questions = values.limit ? set.questions.slice(0, Number(values.limit)) : set.questions;
+// --every K keeps every K-th question (a quick sample across all documents); --limit N the first N.
+const every = Number(values.every ?? 1);
+const sampled = set.questions.filter((_, i) => i % every === 0);
+const questions = values.limit ? sampled.slice(0, Number(values.limit)) : sampled;
 const documents = readCorpus(set, path.join(PROJECT_ROOT, 'node_modules'));
 const concurrency = Number(values.concurrency);
 const body: Record<string, unknown> = values['max-tokens'] ? { max_tokens: Number(values['max-tokens']) } : {};

@@ -7,6 +7,7 @@
  * took. Used by `npm run eval:answers` and by the evaluation test.
  */
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { parseCitations } from '../services/citations.ts';
 
@@ -250,6 +251,24 @@ export async function ingestCorpus(options: IngestOptions): Promise<void> {
   if (res.status !== 201) throw new Error(`ingesting the corpus failed: ${res.status} ${await res.text()}`);
 }
 
+/**
+ * POSTs JSON and reads the whole answer. Plain node:http rather than fetch:
+ * fetch gives up on a response whose headers take over 300 s, and a larger
+ * model on a busy CPU, several questions at a time, can take that long.
+ */
+function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
 /** Options of {@link runAnswerEval}. */
 export interface RunOptions {
   baseUrl: string;
@@ -276,13 +295,9 @@ export async function runAnswerEval(options: RunOptions): Promise<QuestionResult
       const i = next++;
       const q = options.questions[i]!;
       const t = performance.now();
-      const res = await fetch(`${options.baseUrl}/v1/query`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...options.headers },
-        body: JSON.stringify({ temperature: 0, ...options.body, query: q.question, include_sources: true, cache: false }),
-      });
-      if (res.status !== 200) throw new Error(`question '${q.id}': ${res.status} ${await res.text()}`);
-      const r = scoreAnswer(q, (await res.json()) as QueryAnswer, performance.now() - t);
+      const res = await postJson(`${options.baseUrl}/v1/query`, { temperature: 0, ...options.body, query: q.question, include_sources: true, cache: false }, options.headers);
+      if (res.status !== 200) throw new Error(`question '${q.id}': ${res.status} ${res.text}`);
+      const r = scoreAnswer(q, JSON.parse(res.text) as QueryAnswer, performance.now() - t);
       results[i] = r;
       options.onResult?.(r);
     }

@@ -9,7 +9,7 @@ import type { CacheScope } from './cache/scope.ts';
 import type { CacheHit, SemanticCache } from './cache/semantic-cache.ts';
 import type { DocumentService } from './documents.ts';
 import { DEFAULT_TENANT, type ModelService, type RequestContext } from './model-service.ts';
-import { DEFAULT_RAG_LAYOUT, DEFAULT_RAG_SYSTEM_PROMPT, ragUserPrompt, type RagLayout } from './rag-prompt.ts';
+import { DEFAULT_RAG_LAYOUT, DEFAULT_RAG_SYSTEM_PROMPT, ragMessages, type RagLayout } from './rag-prompt.ts';
 
 /** A validated RAG request. */
 export interface RagRequest {
@@ -170,7 +170,7 @@ export class RagService {
 
     const generation = await this.#models.generate(
       model,
-      { messages: [{ role: 'system', content: system }, { role: 'user', content: ragUserPrompt(req.query, sources, layout) }] },
+      { messages: ragMessages(system, req.query, sources, layout) },
       { params: { maxTokens: req.maxTokens, temperature: req.temperature, ignoreEos: req.ignoreEos ?? false, ...(layout.stop.length ? { stop: layout.stop } : {}) }, signal },
       ctx,
     );
