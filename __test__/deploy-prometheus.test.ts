@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { writeTestModel } from '../src/engine/index.ts';
+import { writeTestModel } from './helpers/fixtures.ts';
 import type { RunningServer } from '../src/http/server.ts';
 import { FileKeyStore } from '../src/services/api-keys.ts';
 import { ROOT, tempDir } from './helpers/paths.ts';

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { MODELS } from './models/manifest.ts';
 import { parsePrices, type Price } from './services/cost/pricing.ts';
+import { DEFAULT_RAG_SYSTEM_PROMPT } from './services/rag-prompt.ts';
 
 /** The repository root (where `models/` lives by default). */
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -150,6 +151,8 @@ const ConfigSchema = z.object({
   maxRequestsPerClient: z.coerce.number().int().min(0).max(1_000_000),
   /** Wall-clock limit of one generation, ms (0: none); past it the generation ends with finish reason `time_limit`. */
   generationTimeoutMs: z.coerce.number().int().min(0).max(86_400_000),
+  /** System prompt of RAG queries that bring no `system_prompt` of their own. */
+  ragSystemPrompt: z.string().trim().min(1, 'must not be empty').max(20_000),
 });
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
@@ -203,6 +206,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   CANDELA_MAX_CONNECTIONS: 'maxConnections',
   CANDELA_MAX_REQUESTS_PER_CLIENT: 'maxRequestsPerClient',
   CANDELA_GENERATION_TIMEOUT_MS: 'generationTimeoutMs',
+  CANDELA_RAG_SYSTEM_PROMPT: 'ragSystemPrompt',
 };
 
 const DEFAULTS = {
@@ -256,6 +260,7 @@ const DEFAULTS = {
   // Half the default engine queue: one client cannot fill it alone.
   maxRequestsPerClient: 128,
   generationTimeoutMs: 600_000,
+  ragSystemPrompt: DEFAULT_RAG_SYSTEM_PROMPT,
 };
 
 /** A configuration value that failed validation. */

@@ -16,7 +16,7 @@ import type { SemanticCache } from '../services/cache/semantic-cache.ts';
 import type { DocumentService } from '../services/documents.ts';
 import type { RateLimits } from '../services/rate-limits.ts';
 import type { Metrics } from '../services/metrics.ts';
-import { RagService } from '../services/rag.ts';
+import { RagService, type RagPromptSettings } from '../services/rag.ts';
 import type { ModelService } from '../services/model-service.ts';
 import { HttpError, toHttpError } from './errors.ts';
 import { createHttpMetrics, routeTemplate } from './middleware/http-metrics.ts';
@@ -73,6 +73,8 @@ export interface AppOptions {
   bodyTimeoutMs?: number;
   /** Requests one client (API key or address) may have in flight (0 or absent: no cap). */
   maxRequestsPerClient?: number;
+  /** The RAG prompt: default system prompt and layout. */
+  ragPrompt?: RagPromptSettings;
 }
 
 /** `CANDELA_TRUST_PROXY` as express takes it: true/false, a hop count, or addresses. */
@@ -132,7 +134,7 @@ export function createApp(options: AppOptions): express.Express {
   app.use(createRerankRoutes(options.models));
   const documents = options.documents ?? (() => undefined);
   app.use(createDocumentRoutes(documents, { uploadLimitBytes: options.bodyLimitBytes }));
-  const rag = new RagService({ models: options.models, documents, onStages: (r, k) => options.metrics.observeRag(r, k), cache: options.cache });
+  const rag = new RagService({ models: options.models, documents, onStages: (r, k) => options.metrics.observeRag(r, k), cache: options.cache, prompt: options.ragPrompt });
   app.use(createQueryRoutes(rag, { heartbeatMs: options.sseHeartbeatMs }));
   app.use(createGenerateRoutes(options.models, { heartbeatMs: options.sseHeartbeatMs }));
   app.use(createOpenAiRoutes(options.models, { heartbeatMs: options.sseHeartbeatMs }));

@@ -27,6 +27,7 @@ import { Metrics } from '../services/metrics.ts';
 import { ModelService, type ModelSpec } from '../services/model-service.ts';
 import { createApp } from './app.ts';
 import { applyServerLimits, CONNECTIONS_CHECKING_INTERVAL_MS } from './wire/server-limits.ts';
+import type { RagLayout } from '../services/rag-prompt.ts';
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
@@ -34,6 +35,8 @@ export interface ServerOptions {
   /** Models to load at start-up. */
   models: readonly ModelSpec[];
   logger?: Logger;
+  /** Layout of the RAG prompt's user turn (evaluations of other layouts; default: the chosen one). */
+  ragLayout?: RagLayout;
 }
 
 /** A running server. */
@@ -129,6 +132,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await breaker.spent().catch(() => undefined);
       return { cache: cache?.stats() ?? { enabled: false }, breaker: { ...breaker.snapshot(), prices: pricing.describe() } };
     },
+    ragPrompt: { system: config.ragSystemPrompt, ...(options.ragLayout ? { layout: options.ragLayout } : {}) },
   });
   const server = http.createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, app);
   applyServerLimits(server, config);

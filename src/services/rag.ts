@@ -9,6 +9,7 @@ import type { CacheScope } from './cache/scope.ts';
 import type { CacheHit, SemanticCache } from './cache/semantic-cache.ts';
 import type { DocumentService } from './documents.ts';
 import { DEFAULT_TENANT, type ModelService, type RequestContext } from './model-service.ts';
+import { DEFAULT_RAG_LAYOUT, DEFAULT_RAG_SYSTEM_PROMPT, ragMessages, type RagLayout } from './rag-prompt.ts';
 
 /** A validated RAG request. */
 export interface RagRequest {
@@ -22,6 +23,8 @@ export interface RagRequest {
   cache?: boolean;
   /** Generate past end-of-sequence tokens (benchmarks and load tests: fixed answer lengths). */
   ignoreEos?: boolean;
+  /** Replaces the server's system prompt for this query (part of the cache scope). */
+  systemPrompt?: string | undefined;
 }
 
 /** A RAG answer as the cache keeps it. */
@@ -71,14 +74,12 @@ export class RagUnavailableError extends Error {
   override name = 'RagUnavailableError';
 }
 
-const SYSTEM =
-  'You answer questions using only the numbered sources provided. Cite sources in square brackets, like [1]. ' +
-  'If the sources do not contain the answer, say that you do not know.';
-
-/** Builds the user turn: numbered sources, then the question. */
-export function ragPrompt(query: string, sources: RagSource[]): string {
-  const blocks = sources.map((s, i) => `[${i + 1}] ${s.title}\n${s.text}`).join('\n\n');
-  return `Sources:\n\n${blocks || '(no sources found)'}\n\nQuestion: ${query}`;
+/** The prompt a {@link RagService} builds: the default system prompt and the user turn's layout. */
+export interface RagPromptSettings {
+  /** System prompt of queries that bring none (default {@link DEFAULT_RAG_SYSTEM_PROMPT}). */
+  system?: string;
+  /** Layout of the user turn (default {@link DEFAULT_RAG_LAYOUT}). */
+  layout?: RagLayout;
 }
 
 export class RagService {
@@ -86,6 +87,8 @@ export class RagService {
   readonly #documents: () => DocumentService | undefined;
   readonly #onStages: ((retrievalMs: number, rerankMs: number | undefined) => void) | undefined;
   readonly #cache: SemanticCache | undefined;
+  readonly #system: string;
+  readonly #layout: RagLayout;
 
   constructor(options: {
     models: ModelService;
@@ -93,11 +96,14 @@ export class RagService {
     /** Stage timings of every query (metrics); rerank undefined when no reranker ran. */
     onStages?: (retrievalMs: number, rerankMs: number | undefined) => void;
     cache?: SemanticCache | undefined;
+    prompt?: RagPromptSettings | undefined;
   }) {
     this.#models = options.models;
     this.#documents = options.documents;
     this.#onStages = options.onStages;
     this.#cache = options.cache;
+    this.#system = options.prompt?.system ?? DEFAULT_RAG_SYSTEM_PROMPT;
+    this.#layout = options.prompt?.layout ?? DEFAULT_RAG_LAYOUT;
   }
 
   /**
@@ -115,12 +121,20 @@ export class RagService {
     const reranker = rerankerName && engine.listModels().some((m) => m.name === rerankerName && m.status === 'ready') ? rerankerName : undefined;
 
     const cache = req.cache === false ? undefined : this.#cache;
+    const system = req.systemPrompt ?? this.#system;
+    const layout = this.#layout;
     // Everything besides the question that shapes the answer.
     const scope: CacheScope = {
       kind: 'rag',
       model,
-      params: { max_tokens: req.maxTokens, temperature: req.temperature, ...(req.ignoreEos ? { ignore_eos: true } : {}) },
-      system: SYSTEM,
+      params: {
+        max_tokens: req.maxTokens,
+        temperature: req.temperature,
+        ...(req.ignoreEos ? { ignore_eos: true } : {}),
+        // A server evaluating another layout never shares answers with one running the default.
+        ...(layout === DEFAULT_RAG_LAYOUT ? {} : { layout }),
+      },
+      system,
       retrieval: { embedder, reranker: reranker ?? null, top_k_retrieve: req.topKRetrieve, top_k_rerank: req.topKRerank },
       corpus: docs.version,
       tenant: ctx.tenant,
@@ -156,8 +170,8 @@ export class RagService {
 
     const generation = await this.#models.generate(
       model,
-      { messages: [{ role: 'system', content: SYSTEM }, { role: 'user', content: ragPrompt(req.query, sources) }] },
-      { params: { maxTokens: req.maxTokens, temperature: req.temperature, ignoreEos: req.ignoreEos ?? false }, signal },
+      { messages: ragMessages(system, req.query, sources, layout) },
+      { params: { maxTokens: req.maxTokens, temperature: req.temperature, ignoreEos: req.ignoreEos ?? false, ...(layout.stop.length ? { stop: layout.stop } : {}) }, signal },
       ctx,
     );
     if (cache) {

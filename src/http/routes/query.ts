@@ -7,6 +7,7 @@ import { Router, type Response } from 'express';
 import { z } from 'zod';
 import type { GenerationResult } from '../../engine/index.ts';
 import type { RequestContext } from '../../services/model-service.ts';
+import { citationsOf } from '../../services/citations.ts';
 import { RagUnavailableError, type CacheStatus, type RagCached, type RagRequest, type RagRun, type RagService, type RagSource } from '../../services/rag.ts';
 import { HttpError, toHttpError } from '../errors.ts';
 import { requestIdOf } from '../middleware/request-id.ts';
@@ -30,6 +31,8 @@ export const QueryBody = z.object({
   cache: z.boolean().default(true),
   /** Keep generating past end-of-sequence tokens (vLLM's extension; benchmarks and load tests). */
   ignore_eos: z.boolean().default(false),
+  /** Replaces the server's RAG system prompt (CANDELA_RAG_SYSTEM_PROMPT) for this query; part of the cache scope. */
+  system_prompt: z.string().trim().min(1, 'must not be empty').max(20_000).optional(),
 });
 type QueryBody = z.infer<typeof QueryBody>;
 
@@ -45,6 +48,7 @@ function toRequest(b: QueryBody): RagRequest {
     model: b.model,
     cache: b.cache,
     ignoreEos: b.ignore_eos,
+    systemPrompt: b.system_prompt,
   };
 }
 
@@ -108,6 +112,7 @@ export function createQueryRoutes(rag: RagService, options: { heartbeatMs: numbe
         body: {
           answer: a.answer,
           sources: sourcesOut(a.sources, body.include_sources),
+          citations: citationsOf(a.answer, a.sources),
           reranked: a.reranked,
           model: a.model,
           finish_reason: a.finishReason,
@@ -127,6 +132,7 @@ export function createQueryRoutes(rag: RagService, options: { heartbeatMs: numbe
       body: {
         answer: result.text,
         sources: sourcesOut(run.sources, body.include_sources),
+        citations: citationsOf(result.text, run.sources),
         reranked: run.reranked,
         model: run.model,
         finish_reason: result.finishReason,
@@ -169,6 +175,7 @@ export function createQueryRoutes(rag: RagService, options: { heartbeatMs: numbe
           model_id: a.model,
           k: a.sources.length,
           documents: a.sources.map((s) => s.id),
+          citations: citationsOf(a.answer, a.sources),
           timings: cachedTimings(run, started),
           token_count: a.usage.completionTokens,
           tokens_per_sec: null,
@@ -190,6 +197,7 @@ export function createQueryRoutes(rag: RagService, options: { heartbeatMs: numbe
           model_id: run.model,
           k: run.sources.length,
           documents: run.sources.map((s) => s.id),
+          citations: citationsOf(result.text, run.sources),
           timings: timingsOut(run, result, started),
           token_count: result.usage.completionTokens,
           tokens_per_sec: result.timings.tokensPerSec,

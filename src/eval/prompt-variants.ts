@@ -1,0 +1,95 @@
+/**
+ * The RAG prompt layouts measured by `npm run eval:answers --variant all`,
+ * kept so the choice behind the default can be measured again (on another
+ * model, or after a change to the engine). The default prompt in
+ * `src/services/rag-prompt.ts` is the one that scored best.
+ */
+import { DEFAULT_RAG_LAYOUT, DEFAULT_RAG_SYSTEM_PROMPT, type RagExample, type RagLayout } from '../services/rag-prompt.ts';
+
+/** A prompt to measure: system prompt and user-turn layout. */
+export interface PromptVariant {
+  name: string;
+  description: string;
+  system: string;
+  layout: RagLayout;
+}
+
+/** The prompt Candela shipped before the evaluation existed. */
+const ORIGINAL_SYSTEM =
+  'You answer questions using only the numbered sources provided. Cite sources in square brackets, like [1]. ' +
+  'If the sources do not contain the answer, say that you do not know.';
+const ORIGINAL_LAYOUT: RagLayout = { questionFirst: false, sourceHeader: 'title', answerCue: '', stop: [] };
+
+/** Answer first, then the citation, with the refusal spelled out. */
+const ANSWER_FIRST_SYSTEM =
+  'Answer the question in one short sentence, using only the numbered sources. ' +
+  'Write the answer in words first, then the number of the source it comes from in square brackets, like: The default is 10 [2]. ' +
+  "If the sources do not contain the answer, reply: I don't know.";
+
+/** The same rules after a worked example (small models copy a shape more readily than they follow a rule). */
+const ONE_SHOT_SYSTEM =
+  'You answer questions from numbered sources.\n\n' +
+  'Example:\n' +
+  'Sources:\n[1] Pump manual\nThe pump runs on 24 V. Its maximum pressure is 6 bar.\n\n[2] Pump FAQ\nThe filter should be replaced every 3 months.\n\n' +
+  'Question: How often should the filter be replaced?\n' +
+  'Answer: The filter should be replaced every 3 months [2].\n\n' +
+  'Answer in one sentence with the words of the sources, then cite the source number in square brackets. ' +
+  "If the sources do not contain the answer, reply: I don't know.";
+
+/** Rules without an inline sample sentence (a 0.5B model copies "The default is 10 [2]" verbatim). */
+const RULES_SYSTEM =
+  'Answer the question in one short sentence, using only the numbered sources. ' +
+  'Write the answer in words, then the number of the source it comes from in square brackets. ' +
+  "If the sources do not contain the answer, reply: I don't know.";
+
+const PUMP_SOURCES = [
+  { title: 'Pump manual', text: 'The pump runs on 24 V. Its maximum pressure is 6 bar.' },
+  { title: 'Pump FAQ', text: 'The filter should be replaced every 3 months. Use only filters of type F-20.' },
+];
+
+/** Two worked examples as earlier turns: one answered and cited, one the sources cannot answer. */
+const EXAMPLES: readonly RagExample[] = [
+  { question: 'How often should the filter be replaced?', sources: PUMP_SOURCES, answer: 'The filter should be replaced every 3 months [2].' },
+  { question: 'Who manufactures the pump?', sources: PUMP_SOURCES, answer: "I don't know." },
+];
+
+/** The citation first: a small model readily starts with a bracket, and then goes on in words. */
+const CITE_FIRST_SYSTEM =
+  'Answer the question using only the numbered sources. ' +
+  'Start with the number of the source that holds the answer in square brackets, then give the answer in one short sentence. ' +
+  "If the sources do not contain the answer, reply: I don't know.";
+
+const CITE_FIRST_EXAMPLES: readonly RagExample[] = [
+  { question: 'How often should the filter be replaced?', sources: PUMP_SOURCES, answer: '[2] The filter should be replaced every 3 months.' },
+  { question: 'Who manufactures the pump?', sources: PUMP_SOURCES, answer: "I don't know." },
+];
+
+/** Every variant, in the order they are measured. */
+export const PROMPT_VARIANTS: readonly PromptVariant[] = [
+  { name: 'original', description: 'the prompt before this evaluation: cite in brackets, sources then question', system: ORIGINAL_SYSTEM, layout: ORIGINAL_LAYOUT },
+  { name: 'answer-first', description: 'answer in words first, then cite; explicit refusal', system: ANSWER_FIRST_SYSTEM, layout: ORIGINAL_LAYOUT },
+  { name: 'question-twice', description: 'answer-first, question before and after the sources', system: ANSWER_FIRST_SYSTEM, layout: { ...ORIGINAL_LAYOUT, questionFirst: true } },
+  { name: 'one-shot', description: 'a worked example in the system prompt', system: ONE_SHOT_SYSTEM, layout: ORIGINAL_LAYOUT },
+  { name: 'short-headers', description: 'one-shot, sources headed by their number only', system: ONE_SHOT_SYSTEM, layout: { ...ORIGINAL_LAYOUT, sourceHeader: 'number' } },
+  {
+    name: 'answer-cue',
+    description: 'one-shot, "Answer:" after the question, stop at a blank line or a new question',
+    system: ONE_SHOT_SYSTEM,
+    layout: { ...ORIGINAL_LAYOUT, answerCue: 'Answer:', stop: ['\n\n', '\nQuestion:'] },
+  },
+  { name: 'example-turns', description: 'rules, then two worked examples (one answered, one not) as earlier chat turns', system: RULES_SYSTEM, layout: { ...ORIGINAL_LAYOUT, examples: EXAMPLES } },
+  {
+    name: 'example-turns-short',
+    description: 'example-turns with sources headed by their number only',
+    system: RULES_SYSTEM,
+    layout: { ...ORIGINAL_LAYOUT, sourceHeader: 'number', examples: EXAMPLES },
+  },
+  { name: 'cite-first-turns', description: 'the source number first, then the answer; two worked examples as earlier turns', system: CITE_FIRST_SYSTEM, layout: { ...ORIGINAL_LAYOUT, examples: CITE_FIRST_EXAMPLES } },
+  {
+    name: 'tagged-sentences',
+    description: "example-turns, every source sentence ends with its number (a copied sentence keeps its citation)",
+    system: RULES_SYSTEM,
+    layout: { ...ORIGINAL_LAYOUT, tagSentences: true, examples: EXAMPLES },
+  },
+  { name: 'default', description: "the server's default prompt", system: DEFAULT_RAG_SYSTEM_PROMPT, layout: DEFAULT_RAG_LAYOUT },
+];
