@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { FileKeyStore, hasScope, keyId, parseScopes, RedisKeyStore, type KeyStore } from '../src/services/api-keys.ts';
 import { CLI, tempDir } from './helpers/paths.ts';
-import { hasRedisServer, startRedis, type TestRedis } from './helpers/redis.ts';
+import { skipUnlessRedis, startRedis, type TestRedis } from './helpers/redis.ts';
 
 const KEY_FORMAT = /^cdl_[A-Za-z0-9]{12}_[A-Za-z0-9_-]{43}$/;
 
@@ -160,7 +160,7 @@ describe('FileKeyStore', () => {
   });
 });
 
-describe('RedisKeyStore', { skip: !hasRedisServer() && 'redis-server is not installed' }, () => {
+describe('RedisKeyStore', { skip: skipUnlessRedis() }, () => {
   let server: TestRedis;
   let redis: Redis;
   let n = 0;

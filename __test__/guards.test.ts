@@ -121,10 +121,28 @@ describe('API keys', () => {
     assert.match(text, /candela_auth_failures_total\{reason="scope"\} [1-9]/);
   });
 
-  it('protects /metrics when configured to', () => {
+  it('protects /metrics when configured to', async () => {
     assert.equal(requiredScope('GET', '/metrics', { metricsAuth: false }), null);
     assert.equal(requiredScope('GET', '/metrics', { metricsAuth: true }), 'read');
     assert.equal(requiredScope('GET', '/v1/something-added-later', { metricsAuth: false }), 'read');
+    // Over HTTP, on a server with CANDELA_METRICS_AUTH on (the one above leaves /metrics open).
+    const dataDir = tempDir('candela-data-');
+    const keysFile = path.join(dataDir, 'keys.json');
+    const reader = (await new FileKeyStore(keysFile).create({ name: 'scraper', scopes: ['read'] })).key;
+    const guarded = await startTinyServer([], { dataDir, keysFile, authEnabled: true, metricsAuth: true });
+    try {
+      const bare = await fetch(`${guarded.url}/metrics`);
+      assert.equal(bare.status, 401);
+      assert.match(bare.headers.get('www-authenticate') ?? '', /^Bearer /);
+      assert.doesNotMatch(await bare.text(), /process_resident_memory_bytes/, 'no metrics without a key');
+      assert.equal((await fetch(`${guarded.url}/metrics`, { headers: { authorization: 'Bearer nope' } })).status, 401);
+      const scraped = await fetch(`${guarded.url}/metrics`, { headers: { authorization: `Bearer ${reader}` } });
+      assert.equal(scraped.status, 200);
+      assert.match(await scraped.text(), /^process_resident_memory_bytes \d+/m);
+      assert.equal((await fetch(`${guarded.url}/health/ready`)).status, 200, 'probes stay open');
+    } finally {
+      await guarded.close();
+    }
   });
 });
 

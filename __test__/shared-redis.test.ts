@@ -97,10 +97,21 @@ describe('two replicas share the cache and the keys', () => {
   it('an answer cached through one replica is an exact and a semantic hit through the other', async () => {
     const first = await a.query('Where did the cat sit?');
     assert.equal(first.xcache, 'miss');
-    await eventually('exact hit on B', async () => (await b.query('where did the cat sit')).xcache === 'exact');
+    // A stores its answer once it has sent it. Wait for the entry in Redis itself and in B's
+    // index (B follows Redis's change stream) without asking B anything, so B cannot have
+    // cached an answer of its own: B's first lookups must be hits on A's entry.
+    const conn = new Redis(redis.url);
+    await eventually("A's entry in Redis", async () => (await conn.zcard(`${prefix}cache:z`)) === 1);
+    conn.disconnect();
+    const indexed = async () => ((await (await b.get('/health/stats')).json()) as { cache: { entries: number } }).cache.entries;
+    await eventually("A's entry in B's index", async () => (await indexed()) === 1);
+    const exact = await b.query('where did the cat sit');
+    assert.equal(exact.xcache, 'exact', "B's first lookup is a hit on A's entry");
+    assert.equal(exact.answer, first.answer);
     const semantic = await b.query('Where was the cat sitting?');
     assert.equal(semantic.xcache, 'semantic');
     assert.equal(semantic.answer, first.answer);
+    assert.equal(await indexed(), 1, 'B added no entry of its own');
   });
 
   it('a key revoked through one replica stops working on both at once', async () => {
@@ -130,15 +141,16 @@ describe('two replicas share rate limits', () => {
 
 describe('two replicas share the budget', () => {
   it('spend through one counts against the other (atomic in Redis)', async () => {
-    // 0.001 per completion token, budget 0.01: two or three 4-token generations in all.
+    // 0.001 per completion token, budget 0.01: each 4-token generation reserves (and, with
+    // ignore_eos, spends) 0.004, so two through A leave no room for a third anywhere.
     const env = { CANDELA_REDIS_PREFIX: 'g3:', CANDELA_BUDGET: '0.01', CANDELA_PRICE_INPUT_PER_1K: '0', CANDELA_PRICE_OUTPUT_PER_1K: '1' };
     const [ua, ub] = await Promise.all([0, 1].map(() => replica(env)));
-    const gen = (u: string) => client(u).post('/v1/generate', { prompt: 'count with me', max_tokens: 4 });
+    const gen = (u: string) => client(u).post('/v1/generate', { prompt: 'count with me', max_tokens: 4, ignore_eos: true });
     assert.equal((await gen(ua!)).status, 200);
     assert.equal((await gen(ua!)).status, 200);
-    let status = 200;
-    for (let i = 0; i < 3 && status === 200; i++) status = (await gen(ub!)).status;
-    assert.equal(status, 503, 'B never saw the spend made through A');
+    const refused = await gen(ub!);
+    assert.equal(refused.status, 503, "B's first request must see the spend made through A");
+    assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'budget_exceeded');
     const stats = (await (await fetch(`${ub}/health/stats`)).json()) as { breaker: { state: string; spent: number } };
     assert.equal(stats.breaker.state, 'open');
     assert.ok(stats.breaker.spent > 0.006, `spent ${stats.breaker.spent}`);

@@ -27,6 +27,8 @@ bash scripts/install-chromium.sh
 
 # The real-model tests fail (rather than skip) when a default model is missing.
 export CANDELA_REQUIRE_MODELS=1
+# Likewise the Redis suites fail (rather than skip) when redis-server is missing.
+export CANDELA_REQUIRE_REDIS=1
 export CANDELA_MODELS_DIR="${CANDELA_MODELS_DIR:-$root/models}"
 # Same target triple and package set as the napi build, so its release build of candle is reused.
 host="$(rustc -vV | sed -n 's/^host: //p')"

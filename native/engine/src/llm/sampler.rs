@@ -242,12 +242,18 @@ mod tests {
 
     #[test]
     fn top_p_keeps_only_the_nucleus() {
-        // Token 0 holds ~99.99% of the mass: top_p 0.5 must always pick it.
-        let params = SamplingParams { temperature: 1.0, top_p: 0.5, seed: Some(3), ..Default::default() };
-        let mut s = Sampler::new(params);
-        for _ in 0..50 {
-            assert_eq!(s.sample(&mut [10.0, 0.0, 0.0, 0.0], &[]), 0);
-        }
+        // Token 0 holds e/(e+3) ≈ 47.5% of the mass, the others 17.5% each: top_p 0.4 keeps
+        // token 0 alone, while a sampler ignoring top_p would draw another token about half
+        // the time (all 200 draws being 0 by chance: 0.475^200).
+        let draw = |top_p: f32| {
+            let mut s = Sampler::new(SamplingParams { temperature: 1.0, top_p, seed: Some(3), ..Default::default() });
+            (0..200).map(|_| s.sample(&mut [1.0, 0.0, 0.0, 0.0], &[])).collect::<Vec<u32>>()
+        };
+        assert!(draw(0.4).iter().all(|&t| t == 0), "top_p 0.4 must keep token 0 only");
+        let open = draw(1.0);
+        assert!(open.iter().any(|&t| t != 0), "without top_p the same seed draws other tokens too");
+        // 0.5 reaches past token 0 (47.5%): the nucleus is token 0 plus one of the tied others.
+        assert!(draw(0.5).iter().any(|&t| t != 0));
     }
 
     /// The partial sort gives the same nucleus as sorting the whole vocabulary.
