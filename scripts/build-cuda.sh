@@ -17,14 +17,17 @@ esac
 
 # CUDA 13.4 from PyPI (the CUDA 13 wheels carry nvcc and install as one toolkit
 # tree, nvidia/cu13; the cu12 ones have no nvcc). 13.4: the newest that cudarc
-# 0.19 knows. cuBLAS, cuRAND and NVRTC are loaded at run time (the CUDA runtime
-# image, or nvidia-cublas, nvidia-curand, nvidia-cuda-nvrtc): the build needs none.
+# 0.19 knows.
 CUDA_WHEELS=(
   nvidia-cuda-nvcc==13.4.92
   nvidia-cuda-crt==13.4.92
   nvidia-cuda-runtime==13.4.92
   nvidia-nvvm==13.4.92
   nvidia-cuda-cccl==13.3.5.0.6
+  # cudarc links these at build time (dynamic linking); the runtime image provides them at run time.
+  nvidia-cuda-nvrtc==13.4.92
+  nvidia-curand==10.4.4.72
+  nvidia-cublas==13.5.1.27
 )
 
 if [ -z "${CUDA_HOME:-}" ] && command -v nvcc >/dev/null 2>&1; then
@@ -39,15 +42,28 @@ if [ -z "${CUDA_HOME:-}" ] || [ ! -x "$CUDA_HOME/bin/nvcc" ]; then
     rm -rf "$tools"
     python3 -m venv "$tools/venv"
     "$tools/venv/bin/pip" install -q --disable-pip-version-check --target "$tools/site" "${CUDA_WHEELS[@]}"
-    # The wheel ships only the versioned soname; the linker looks for libcudart.so.
-    ln -sf libcudart.so.13 "$CUDA_HOME/lib/libcudart.so"
+    # The wheels ship only versioned sonames; the linker looks for the plain names.
+    for so in "$CUDA_HOME"/lib/lib*.so.*; do
+      plain="${so%%.so.*}.so"
+      [ -e "$plain" ] || ln -s "$(basename "$so")" "$plain"
+    done
     ln -sfn lib "$CUDA_HOME/lib64"
+    # The driver (libcuda.so.1) comes with the NVIDIA driver, not a wheel: link against a
+    # stub that defines every driver entry point cuda.h declares, as the toolkit's stubs do.
+    mkdir -p "$CUDA_HOME/lib/stubs"
+    python3 - "$CUDA_HOME/include/cuda.h" >"$tools/cuda-stub.c" <<'PY'
+import re, sys
+h = open(sys.argv[1]).read()
+names = set(re.findall(r"CUDAAPI\s+(cu[A-Z]\w*)\s*\(", h)) | set(re.findall(r"#define\s+cu[A-Z]\w*\s+(cu[A-Z]\w*)", h))
+print("\n".join(f"void {n}(void) {{}}" for n in sorted(names)))
+PY
+    cc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$CUDA_HOME/lib/stubs/libcuda.so" "$tools/cuda-stub.c"
     echo "${CUDA_WHEELS[*]}" >"$tools/.pins"
     echo "    done in $(( $(date +%s) - t ))s" >&2
   fi
 fi
 export CUDA_HOME CUDA_PATH="$CUDA_HOME" PATH="$CUDA_HOME/bin:$PATH"
-export LIBRARY_PATH="$CUDA_HOME/lib64${LIBRARY_PATH:+:$LIBRARY_PATH}" LD_LIBRARY_PATH="$CUDA_HOME/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LIBRARY_PATH="$CUDA_HOME/lib64:$CUDA_HOME/lib64/stubs${LIBRARY_PATH:+:$LIBRARY_PATH}" LD_LIBRARY_PATH="$CUDA_HOME/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 nvcc --version | tail -2 >&2
 
 if [ "${CANDELA_CUDA_CHECK:-0}" = "1" ]; then
