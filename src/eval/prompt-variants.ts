@@ -4,7 +4,7 @@
  * model, or after a change to the engine). The default prompt in
  * `src/services/rag-prompt.ts` is the one that scored best.
  */
-import { DEFAULT_RAG_LAYOUT, DEFAULT_RAG_SYSTEM_PROMPT, type RagExample, type RagLayout } from '../services/rag-prompt.ts';
+import { DEFAULT_RAG_EXAMPLES, DEFAULT_RAG_LAYOUT, DEFAULT_RAG_SYSTEM_PROMPT, type RagExample, type RagLayout } from '../services/rag-prompt.ts';
 
 /** A prompt to measure: system prompt and user-turn layout. */
 export interface PromptVariant {
@@ -36,22 +36,13 @@ const ONE_SHOT_SYSTEM =
   'Answer in one sentence with the words of the sources, then cite the source number in square brackets. ' +
   "If the sources do not contain the answer, reply: I don't know.";
 
-/** Rules without an inline sample sentence (a 0.5B model copies "The default is 10 [2]" verbatim). */
-const RULES_SYSTEM =
-  'Answer the question in one short sentence, using only the numbered sources. ' +
-  'Write the answer in words, then the number of the source it comes from in square brackets. ' +
-  "If the sources do not contain the answer, reply: I don't know.";
+/** Rules without an inline sample sentence (the default system prompt). */
+const RULES_SYSTEM = DEFAULT_RAG_SYSTEM_PROMPT;
 
-const PUMP_SOURCES = [
-  { title: 'Pump manual', text: 'The pump runs on 24 V. Its maximum pressure is 6 bar.' },
-  { title: 'Pump FAQ', text: 'The filter should be replaced every 3 months. Use only filters of type F-20.' },
-];
+const PUMP_SOURCES = DEFAULT_RAG_EXAMPLES[0]!.sources;
 
-/** Two worked examples as earlier turns: one answered and cited, one the sources cannot answer. */
-const EXAMPLES: readonly RagExample[] = [
-  { question: 'How often should the filter be replaced?', sources: PUMP_SOURCES, answer: 'The filter should be replaced every 3 months [2].' },
-  { question: 'Who manufactures the pump?', sources: PUMP_SOURCES, answer: "I don't know." },
-];
+/** Two worked examples as earlier turns: one answered and cited, one the sources cannot answer (the default's). */
+const EXAMPLES: readonly RagExample[] = DEFAULT_RAG_EXAMPLES;
 
 /** The citation first: a small model readily starts with a bracket, and then goes on in words. */
 const CITE_FIRST_SYSTEM =

@@ -41,17 +41,42 @@ export interface PromptSource {
   text: string;
 }
 
-/** The default system prompt (CANDELA_RAG_SYSTEM_PROMPT replaces it; a request's `system_prompt` overrides both). */
+/**
+ * The default system prompt (CANDELA_RAG_SYSTEM_PROMPT replaces it; a
+ * request's `system_prompt` overrides both). No sample sentence in it: the
+ * 0.5B model copies one verbatim ("The default is 10 [2].") into answers.
+ */
 export const DEFAULT_RAG_SYSTEM_PROMPT =
-  'You answer questions using only the numbered sources provided. Cite sources in square brackets, like [1]. ' +
-  'If the sources do not contain the answer, say that you do not know.';
+  'Answer the question in one short sentence, using only the numbered sources. ' +
+  'Write the answer in words, then the number of the source it comes from in square brackets. ' +
+  "If the sources do not contain the answer, reply: I don't know.";
 
-/** The default layout of the user turn. */
+const PUMP_SOURCES: readonly PromptSource[] = [
+  { title: 'Pump manual', text: 'The pump runs on 24 V. Its maximum pressure is 6 bar.' },
+  { title: 'Pump FAQ', text: 'The filter should be replaced every 3 months. Use only filters of type F-20.' },
+];
+
+/**
+ * Two worked examples, given as earlier turns whatever the system prompt: one
+ * answered in words with its citation, one the sources cannot answer.
+ */
+export const DEFAULT_RAG_EXAMPLES: readonly RagExample[] = Object.freeze([
+  { question: 'How often should the filter be replaced?', sources: PUMP_SOURCES, answer: 'The filter should be replaced every 3 months [2].' },
+  { question: 'Who manufactures the pump?', sources: PUMP_SOURCES, answer: "I don't know." },
+]);
+
+/**
+ * The default layout: sources headed `[n] Title`, every source sentence
+ * ending with its number, the question last, the worked examples before it
+ * (`tagged-sentences` in `src/eval/prompt-variants.ts`).
+ */
 export const DEFAULT_RAG_LAYOUT: Readonly<RagLayout> = Object.freeze({
   questionFirst: false,
   sourceHeader: 'title',
   answerCue: '',
   stop: [],
+  tagSentences: true,
+  examples: DEFAULT_RAG_EXAMPLES,
 });
 
 /** Ends every sentence of `text` with ` [n]`, before its `.`, `!` or `?` (as an answer cites: "… 3 months [2]."). */
