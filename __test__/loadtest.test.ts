@@ -178,6 +178,7 @@ describe('errors and bounds', () => {
     const r = await run(scenario(closed(2, statuses.length), '/status', 'json', (i) => ({ status: statuses[i] })));
     assert.deepEqual(r.errors, { '429': 2, '503': 1, '500': 1, '502': 1, '404': 1 });
     assert.deepEqual(r.error_classes, { rate_limited: 2, unavailable: 1, server_error: 2, client_error: 1 });
+    assert.equal(r.error_details['rate_limited: HTTP 429 injected_429'], 2);
     assert.equal(r.successes, 1);
   });
 

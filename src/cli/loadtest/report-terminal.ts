@@ -44,6 +44,8 @@ export function scenarioBlock(r: ScenarioResult): string {
     `  ${r.requests} requests (${r.successes} ok) in ${fmt(r.duration_s)} s: ${fmt(r.rps, 2)} req/s, ${fmt(r.output_tokens_per_s)} output tokens/s; errors: ${errorsText(r)}`,
     ...timingRows(r),
   ];
+  const details = Object.entries(r.error_details);
+  if (details.length) lines.push(`  failures: ${details.map(([d, n]) => `${n}× ${d}`).join('; ')}`);
   const cache = cacheText(r);
   if (cache) lines.push(`  cache hit rate: ${cache}`);
   if (r.goodput) {

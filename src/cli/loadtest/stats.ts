@@ -64,6 +64,8 @@ export interface Summary {
   /** Failures by HTTP status, or by `timeout`, `network`, `stream_error`, `aborted` without one. */
   errors: Record<string, number>;
   error_classes: Partial<Record<ErrorClass, number>>;
+  /** The most frequent failure reasons (class: detail), at most 10, with counts. */
+  error_details: Record<string, number>;
   duration_s: number;
   rps: number;
   output_tokens: number;
@@ -99,11 +101,14 @@ export function summarize(samples: readonly Sample[], durationS: number, slo: Sl
   const ok = samples.filter((s) => s.error === null);
   const errors: Record<string, number> = {};
   const classes: Partial<Record<ErrorClass, number>> = {};
+  const details = new Map<string, number>();
   for (const s of samples) {
     if (s.error === null) continue;
     const k = errorKey(s);
     errors[k] = (errors[k] ?? 0) + 1;
     classes[s.error] = (classes[s.error] ?? 0) + 1;
+    const d = `${s.error}: ${s.detail ?? ''}`;
+    details.set(d, (details.get(d) ?? 0) + 1);
   }
   const outputTokens = ok.reduce((n, s) => n + (s.outputTokens ?? 0), 0);
   const streamed = ok.filter((s) => s.ttftMs !== null);
@@ -127,6 +132,7 @@ export function summarize(samples: readonly Sample[], durationS: number, slo: Sl
     successes: ok.length,
     errors,
     error_classes: classes,
+    error_details: Object.fromEntries([...details].sort((a, b) => b[1] - a[1]).slice(0, 10)),
     duration_s: r3(durationS),
     rps: r3(samples.length / dur),
     output_tokens: outputTokens,
