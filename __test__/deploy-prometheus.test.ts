@@ -13,12 +13,11 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { writeTestModel } from './helpers/fixtures.ts';
 import type { RunningServer } from '../src/http/server.ts';
 import { FileKeyStore } from '../src/services/api-keys.ts';
 import { ROOT, tempDir } from './helpers/paths.ts';
 import { readJson, startPrometheus, type TestPrometheus } from './helpers/prometheus.ts';
-import { startTinyServer } from './helpers/tiny-server.ts';
+import { startTinyServer, tinyRagModels } from './helpers/tiny-server.ts';
 
 const DASHBOARD_DIR = path.join(ROOT, 'grafana', 'dashboards');
 /** Requests per minute per API key; the burst key goes past it, the traffic key stays under. */
@@ -115,11 +114,7 @@ before(async () => {
   const key = (await keys.create({ name: 'app', scopes: ['read', 'write'] })).key;
   const burstKey = (await keys.create({ name: 'burst', scopes: ['read'] })).key;
   server = await startTinyServer(
-    [
-      { name: 'tiny', role: 'llm', path: writeTestModel(dir, 'llama', 'q8_0', 1024) },
-      { name: 'tiny-emb', role: 'embedder', path: writeTestModel(dir, 'bert-mean') },
-      { name: 'tiny-rerank', role: 'reranker', path: writeTestModel(dir, 'cross-encoder') },
-    ],
+    tinyRagModels(dir, 'bert-mean'),
     // 1 per 1,000 completion tokens against a budget of 0.5: the traffic spends a few hundredths.
     { dataDir, keysFile, authEnabled: true, rateLimitKeyRpm: KEY_RPM, budget: 0.5, priceInputPer1k: 0, priceOutputPer1k: 1 },
   );

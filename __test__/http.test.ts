@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { EventSourceParserStream, type EventSourceMessage } from 'eventsource-parser/stream';
+import { readSseEvents } from './helpers/sse.ts';
 import { loadConfig } from '../src/config.ts';
 import { writeTestModel } from './helpers/fixtures.ts';
 import type { RunningServer } from '../src/http/server.ts';
@@ -34,15 +34,6 @@ async function expectError(res: Response, status: number, code: string): Promise
   assert.doesNotMatch(JSON.stringify(body), /\n\s+at /, 'no stack trace');
 }
 
-async function sse(res: Response): Promise<EventSourceMessage[]> {
-  const events: EventSourceMessage[] = [];
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return events;
-    events.push(value);
-  }
-}
 
 before(async () => {
   server = await startTinyServer(
@@ -109,7 +100,7 @@ describe('generation', () => {
     const res = await post('/v1/generate/stream', { messages: [{ role: 'user', content: 'hi' }], max_tokens: 6, ignore_eos: true });
     assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
     assert.equal(res.headers.get('cache-control'), 'no-cache, no-transform');
-    const events = await sse(res);
+    const events = await readSseEvents(res);
     assert.equal(events[0]?.event, 'meta');
     const tokens = events.filter((e) => e.event === 'token');
     const done = events.at(-1)!;
@@ -264,7 +255,7 @@ describe('metrics', () => {
 describe('shutdown', () => {
   it('lets an in-flight stream finish, then refuses new connections', async () => {
     const res = await post('/v1/generate/stream', { prompt: 'hi', max_tokens: 40, ignore_eos: true });
-    const events = sse(res);
+    const events = readSseEvents(res);
     const closed = server.close();
     const got = await events;
     assert.equal(got.at(-1)?.event, 'done', 'the stream ran to completion');

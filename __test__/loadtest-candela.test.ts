@@ -14,7 +14,7 @@ import type { RunningServer } from '../src/http/server.ts';
 import type { jsonReport } from '../src/cli/loadtest/report-json.ts';
 import { SCENARIOS } from '../src/cli/loadtest/scenarios.ts';
 import { CLI, tempDir } from './helpers/paths.ts';
-import { startTinyServer } from './helpers/tiny-server.ts';
+import { startTinyServer, tinyRagModels } from './helpers/tiny-server.ts';
 
 const execFileP = promisify(execFile);
 type Report = ReturnType<typeof jsonReport>;
@@ -23,12 +23,7 @@ let server: RunningServer;
 
 before(async () => {
   const dir = tempDir();
-  server = await startTinyServer([
-    // A longer window than the default 128: the RAG prompt carries the sources.
-    { name: 'tiny', role: 'llm', path: writeTestModel(dir, 'llama', 'q8_0', 1024) },
-    { name: 'tiny-emb', role: 'embedder', path: writeTestModel(dir, 'bert-cls') },
-    { name: 'tiny-rerank', role: 'reranker', path: writeTestModel(dir, 'cross-encoder') },
-  ]);
+  server = await startTinyServer(tinyRagModels(dir));
   const docs = ['Candela cancels a generation when the client goes.', 'The semantic cache answers repeated questions.', 'Rate limits answer 429.'];
   const res = await fetch(`${server.url}/v1/documents`, {
     method: 'POST',

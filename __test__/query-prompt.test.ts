@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { EventSourceParserStream, type EventSourceMessage } from 'eventsource-parser/stream';
+import { readSseEvents } from './helpers/sse.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { writeTestModel } from './helpers/fixtures.ts';
 import type { RunningServer } from '../src/http/server.ts';
@@ -135,13 +135,7 @@ describe('citations', () => {
     assertCitationsMapped(json.body);
 
     const res = await post(server.url, '/v1/query/stream', { query: 'where did the cat sit', max_tokens: 12, top_k_retrieve: 3, top_k_rerank: 2, temperature: 0 });
-    const events: EventSourceMessage[] = [];
-    const reader = res.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      events.push(value);
-    }
+    const events = await readSseEvents(res);
     const meta = JSON.parse(events[0]!.data) as { sources: { id: string }[] };
     const done = JSON.parse(events.at(-1)!.data) as { citations: Answer['citations']; documents: string[] };
     assert.equal(events.at(-1)!.event, 'done');

@@ -5,11 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { EventSourceParserStream, type EventSourceMessage } from 'eventsource-parser/stream';
-import { writeTestModel } from './helpers/fixtures.ts';
+import { readSseEvents } from './helpers/sse.ts';
 import type { RunningServer } from '../src/http/server.ts';
 import { tempDir } from './helpers/paths.ts';
-import { startTinyServer } from './helpers/tiny-server.ts';
+import { startTinyServer, tinyRagModels } from './helpers/tiny-server.ts';
 
 let server: RunningServer;
 let base = '';
@@ -18,12 +17,7 @@ const post = (path: string, body: unknown) =>
 
 before(async () => {
   const dir = tempDir();
-  server = await startTinyServer([
-    // A longer window than the default 128: the RAG prompt carries the sources.
-    { name: 'tiny', role: 'llm', path: writeTestModel(dir, 'llama', 'q8_0', 1024) },
-    { name: 'tiny-emb', role: 'embedder', path: writeTestModel(dir, 'bert-cls') },
-    { name: 'tiny-rerank', role: 'reranker', path: writeTestModel(dir, 'cross-encoder') },
-  ]);
+  server = await startTinyServer(tinyRagModels(dir));
   base = server.url;
   const docs = ['the cat sat on the mat', 'a dog ran in the park', 'the sun is a star', 'water is wet', 'hello world'];
   const res = await post('/v1/documents', { documents: docs.map((text, i) => ({ id: `d${i}`, title: `Doc ${i}`, text })) });
@@ -62,13 +56,7 @@ describe('query', () => {
 
   it('streams meta, tokens and done per the SSE contract', async () => {
     const res = await post('/v1/query/stream', { query: 'what is the sun', max_tokens: 6 });
-    const events: EventSourceMessage[] = [];
-    const reader = res.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      events.push(value);
-    }
+    const events = await readSseEvents(res);
     assert.equal(events[0]?.event, 'meta');
     const meta = JSON.parse(events[0].data) as { request_id: string; model: string; k: number; sources: unknown[] };
     assert.equal(meta.model, 'tiny');
