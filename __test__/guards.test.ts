@@ -13,7 +13,7 @@ import { requiredScope } from '../src/http/access.ts';
 import { createApp } from '../src/http/app.ts';
 import { Metrics } from '../src/services/metrics.ts';
 import { listRoutes } from '../src/http/route-list.ts';
-import type { RunningServer } from '../src/http/server.ts';
+import type { RunningServer } from '../src/bootstrap.ts';
 import { FileKeyStore } from '../src/services/api-keys.ts';
 import { CostBreaker } from '../src/services/cost/cost-breaker.ts';
 import { Pricing } from '../src/services/cost/pricing.ts';

@@ -1,4 +1,8 @@
 /**
+ * The composition root: builds the process (config → Redis → stores →
+ * services → app) and owns start-up and shutdown order. Nothing else picks
+ * backends or stores.
+ *
  * Starts Candela's HTTP server: engine, models (loaded in the background so
  * liveness answers at once and readiness turns green when they are in), the
  * app, and a graceful shutdown (stop accepting, let in-flight requests and
@@ -8,26 +12,26 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import type { Redis } from 'ioredis';
-import { PROJECT_ROOT, redactConfig, type Config } from '../config.ts';
-import { Engine } from '../engine/index.ts';
-import { FileKeyStore, RedisKeyStore, type KeyStore } from '../services/api-keys.ts';
-import { FallbackKeyStore } from '../services/key-fallback.ts';
-import { MemoryCacheStore } from '../services/cache/memory-store.ts';
-import { RedisCacheStore } from '../services/cache/redis-store.ts';
-import { SemanticCache } from '../services/cache/semantic-cache.ts';
-import { CostBreaker } from '../services/cost/cost-breaker.ts';
-import { Pricing } from '../services/cost/pricing.ts';
-import { MemorySpendStore, RedisSpendStore } from '../services/cost/spend-store.ts';
-import { RateLimits } from '../services/rate-limits.ts';
-import { connectRedis, redactRedisUrl } from '../services/redis.ts';
-import { ingestDemoCorpus } from '../services/demo-corpus.ts';
-import { DocumentStore } from '../services/document-store.ts';
-import { DocumentService } from '../services/documents.ts';
-import { Metrics } from '../services/metrics.ts';
-import { ModelService, type ModelSpec } from '../services/model-service.ts';
-import { createApp } from './app.ts';
-import { applyServerLimits, CONNECTIONS_CHECKING_INTERVAL_MS } from './wire/server-limits.ts';
-import type { RagLayout } from '../services/rag-prompt.ts';
+import { PROJECT_ROOT, redactConfig, type Config } from './config.ts';
+import { Engine } from './engine/index.ts';
+import { FileKeyStore, RedisKeyStore, type KeyStore } from './services/api-keys.ts';
+import { FallbackKeyStore } from './services/key-fallback.ts';
+import { MemoryCacheStore } from './services/cache/memory-store.ts';
+import { RedisCacheStore } from './services/cache/redis-store.ts';
+import { SemanticCache } from './services/cache/semantic-cache.ts';
+import { CostBreaker } from './services/cost/cost-breaker.ts';
+import { Pricing } from './services/cost/pricing.ts';
+import { MemorySpendStore, RedisSpendStore } from './services/cost/spend-store.ts';
+import { RateLimits } from './services/rate-limits.ts';
+import { connectRedis, redactRedisUrl } from './services/redis.ts';
+import { ingestDemoCorpus } from './services/demo-corpus.ts';
+import { DocumentStore } from './services/document-store.ts';
+import { DocumentService } from './services/documents.ts';
+import { Metrics } from './services/metrics.ts';
+import { ModelService, type ModelSpec } from './services/model-service.ts';
+import { createApp } from './http/app.ts';
+import { applyServerLimits, CONNECTIONS_CHECKING_INTERVAL_MS } from './http/wire/server-limits.ts';
+import type { RagLayout } from './services/rag-prompt.ts';
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
