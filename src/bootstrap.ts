@@ -14,8 +14,7 @@ import { pino, type Logger } from 'pino';
 import type { Redis } from 'ioredis';
 import { PROJECT_ROOT, redactConfig, type Config } from './config.ts';
 import { Engine } from './engine/index.ts';
-import { FileKeyStore, RedisKeyStore, type KeyStore } from './services/api-keys.ts';
-import { FallbackKeyStore } from './services/key-fallback.ts';
+import { createKeyStore } from './services/key-store.ts';
 import { MemoryCacheStore } from './services/cache/memory-store.ts';
 import { RedisCacheStore } from './services/cache/redis-store.ts';
 import { SemanticCache } from './services/cache/semantic-cache.ts';
@@ -92,7 +91,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     { keyRpm: config.rateLimitKeyRpm, keyTpm: config.rateLimitKeyTpm, ipRpm: config.rateLimitIpRpm, ipTpm: config.rateLimitIpTpm },
     { redis, prefix: config.redisPrefix, onLimited: (what) => metrics.rateLimited(what) },
   );
-  const keys: KeyStore = redis ? new FallbackKeyStore(new RedisKeyStore(redis, config.redisPrefix)) : new FileKeyStore(config.keysFile);
+  const keyStore = createKeyStore(config, { redis, outageGrace: true });
 
   const models = new ModelService({
     engine,
@@ -124,7 +123,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       rate_limits: { key_rpm: config.rateLimitKeyRpm, key_tpm: config.rateLimitKeyTpm, ip_rpm: config.rateLimitIpRpm, ip_tpm: config.rateLimitIpTpm },
     },
     cache,
-    keys,
+    keys: keyStore.store,
     authEnabled: config.authEnabled,
     metricsAuth: config.metricsAuth,
     limits,
@@ -200,7 +199,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       clearTimeout(timer);
       for (const m of engine.listModels()) engine.unloadModel(m.name);
       await cache?.close();
-      if (keys instanceof FileKeyStore) await keys.close();
+      await keyStore.close();
       redis?.disconnect();
       logger.info('shut down');
     })();
