@@ -10,11 +10,14 @@ import { createApp } from '../src/http/app.ts';
 import { API_OPERATIONS } from '../src/http/api-spec.ts';
 import { listRoutes } from '../src/http/route-list.ts';
 import { Metrics } from '../src/services/metrics.ts';
+import { InferenceService } from '../src/services/inference.ts';
 import { ModelService } from '../src/services/model-service.ts';
 
 const engine = new Engine();
+const models = new ModelService({ engine, models: [] });
 const app = createApp({
-  models: new ModelService({ engine, models: [] }),
+  models,
+  inference: new InferenceService({ engine, models }),
   metrics: new Metrics(engine),
   logger: pino({ level: 'silent' }),
   bodyLimitBytes: 1 << 20,

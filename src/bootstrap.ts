@@ -27,6 +27,7 @@ import { ingestDemoCorpus } from './services/demo-corpus.ts';
 import { DocumentStore } from './services/document-store.ts';
 import { DocumentService } from './services/documents.ts';
 import { Metrics } from './services/metrics.ts';
+import { InferenceService } from './services/inference.ts';
 import { ModelService, type ModelSpec } from './services/model-service.ts';
 import { createApp } from './http/app.ts';
 import { applyServerLimits, CONNECTIONS_CHECKING_INTERVAL_MS } from './http/wire/server-limits.ts';
@@ -49,6 +50,8 @@ export interface RunningServer {
   app: ReturnType<typeof createApp>;
   port: number;
   models: ModelService;
+  /** The admission path of every model call. */
+  inference: InferenceService;
   /** Resolves when every configured model has settled (ready or failed). */
   loaded: Promise<void>;
   /** Graceful shutdown. */
@@ -96,17 +99,25 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const models = new ModelService({
     engine,
     models: options.models,
-    onGeneration: (model, result) => metrics.observeGeneration(model, result),
     onLoad: (info) => metrics.observeLoad(info.name, info.loadMs ?? 0),
+  });
+  const inference = new InferenceService({
+    engine,
+    models,
+    onGeneration: (model, result) => metrics.observeGeneration(model, result),
+    observer: metrics.inferenceObserver,
     breaker,
     limits,
     generationTimeoutMs: config.generationTimeoutMs,
+    maxBatch: config.maxBatch,
+    maxQueue: config.maxQueue,
   });
   let documents: DocumentService | undefined;
   // Documents open (and the demo corpus goes in) once the embedder is ready.
   let documentsState = models.defaultModel('embedder') ? 'loading' : 'disabled';
   const app = createApp({
     models,
+    inference,
     metrics,
     documents: () => documents,
     components: (): Record<string, string> => (documentsState === 'disabled' ? {} : { documents: documentsState }),
@@ -155,13 +166,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       // Documents need the embedder: they open once it is ready.
       const embedder = models.defaultModel('embedder');
       if (!embedder) return;
-      if (engine.listModels().find((m) => m.name === embedder)?.status !== 'ready') {
+      if (!models.isReady(embedder)) {
         documentsState = 'failed: the embedder did not load';
         return;
       }
       try {
         const service = new DocumentService({
-          engine,
+          engine: inference,
           store: new DocumentStore(config.dataDir),
           embedder,
           chunkTokens: config.chunkTokens,
@@ -197,7 +208,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await done;
       clearInterval(sweep);
       clearTimeout(timer);
-      for (const m of engine.listModels()) engine.unloadModel(m.name);
+      models.unloadAll();
       await cache?.close();
       await keyStore.close();
       redis?.disconnect();
@@ -205,5 +216,5 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     })();
     return closing;
   };
-  return { url, app, port, models, loaded, close };
+  return { url, app, port, models, inference, loaded, close };
 }

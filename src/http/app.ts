@@ -17,6 +17,7 @@ import type { DocumentService } from '../services/documents.ts';
 import type { RateLimits } from '../services/rate-limits.ts';
 import type { Metrics } from '../services/metrics.ts';
 import { RagService, type RagPromptSettings } from '../services/rag.ts';
+import type { InferenceService } from '../services/inference.ts';
 import type { ModelService } from '../services/model-service.ts';
 import { HttpError, toHttpError } from './errors.ts';
 import { createHttpMetrics, routeTemplate } from './middleware/http-metrics.ts';
@@ -43,7 +44,10 @@ import { allowedMethods } from './wire/method-not-allowed.ts';
 
 /** Everything the app needs, passed in explicitly. */
 export interface AppOptions {
+  /** Model lifecycle: registry, defaults, load and unload. */
   models: ModelService;
+  /** The admission path every model call goes through. */
+  inference: InferenceService;
   metrics: Metrics;
   /** The document service once its embedder is ready (undefined: 503 on document routes). */
   documents?: () => DocumentService | undefined;
@@ -129,15 +133,15 @@ export function createApp(options: AppOptions): express.Express {
   app.use(createWebRoutes());
   app.use(createHealthRoutes({ models: options.models, startedAt: options.startedAt ?? Date.now(), settings: options.settings ?? {}, components: options.components, guards: options.guards }));
   app.use(createModelRoutes(options.models));
-  app.use(createTokenizeRoutes(options.models));
-  app.use(createEmbeddingRoutes(options.models));
-  app.use(createRerankRoutes(options.models));
+  app.use(createTokenizeRoutes(options.models, options.inference));
+  app.use(createEmbeddingRoutes(options.models, options.inference));
+  app.use(createRerankRoutes(options.models, options.inference));
   const documents = options.documents ?? (() => undefined);
   app.use(createDocumentRoutes(documents, { uploadLimitBytes: options.bodyLimitBytes }));
-  const rag = new RagService({ models: options.models, documents, onStages: (r, k) => options.metrics.observeRag(r, k), cache: options.cache, prompt: options.ragPrompt });
+  const rag = new RagService({ models: options.models, inference: options.inference, documents, onStages: (r, k) => options.metrics.observeRag(r, k), cache: options.cache, prompt: options.ragPrompt });
   app.use(createQueryRoutes(rag, { heartbeatMs: options.sseHeartbeatMs }));
-  app.use(createGenerateRoutes(options.models, { heartbeatMs: options.sseHeartbeatMs }));
-  app.use(createOpenAiRoutes(options.models, { heartbeatMs: options.sseHeartbeatMs }));
+  app.use(createGenerateRoutes(options.models, options.inference, { heartbeatMs: options.sseHeartbeatMs }));
+  app.use(createOpenAiRoutes(options.models, options.inference, { heartbeatMs: options.sseHeartbeatMs }));
   app.use(createAdminRoutes({ keys: options.keys, cache: options.cache }));
 
   app.use((req: Request, res: Response, next: NextFunction) => {
