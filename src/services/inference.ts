@@ -49,9 +49,12 @@ export interface InferenceObserver {
   inputTokens(model: string, tokens: number): void;
 }
 
+/** The part of the engine that runs models (all that this service needs of it). */
+export type ModelRunner = Pick<Engine, 'generate' | 'embed' | 'rerank' | 'tokenize' | 'detokenize' | 'countEmbeddingTokens'>;
+
 /** Options of {@link InferenceService}. */
 export interface InferenceServiceOptions {
-  engine: Engine;
+  engine: ModelRunner;
   /** The model registry: queue limits come from each model's spec. */
   models: ModelService;
   /** Called with every finished generation (metrics). */
@@ -66,7 +69,7 @@ export interface InferenceServiceOptions {
   /** LLM batch size and waiting line of models whose spec sets none (the engine's defaults: 16, 256). */
   maxBatch?: number;
   maxQueue?: number;
-  /** Encoder calls per model handed to the engine at once (default 2: one running, one ready behind it). */
+  /** Encoder calls per model handed to the engine at once (default 2: one running, one ready behind it; at most the model's `maxQueue`). */
   encoderConcurrency?: number;
 }
 
@@ -101,7 +104,7 @@ function outcomeOf(err: unknown, signal: AbortSignal | undefined): InferenceOutc
 
 /** Runs model work through admission; see the module comment. */
 export class InferenceService {
-  readonly #engine: Engine;
+  readonly #engine: ModelRunner;
   readonly #models: ModelService;
   readonly #onGeneration: InferenceServiceOptions['onGeneration'];
   readonly #observer: InferenceObserver | undefined;
@@ -126,17 +129,23 @@ export class InferenceService {
     this.#encoderConcurrency = options.encoderConcurrency ?? 2;
   }
 
-  /** The model's queue: generations and encoder calls never share one, even under one name. */
+  /**
+   * The model's queue: generations and encoder calls never share one, even
+   * under one name. A name the engine does not know is refused here
+   * (`MODEL_NOT_FOUND`), before it can add a queue or a metrics series.
+   */
   #queue(model: string, kind: 'llm' | 'encoder'): AdmissionQueue {
     const key = `${kind}\0${model}`;
     let q = this.#queues.get(key);
     if (!q) {
+      this.#models.modelInfo(model);
       const spec = this.#models.specs.find((s) => s.name === model);
       const maxQueue = spec?.maxQueue ?? this.#maxQueue;
       q =
         kind === 'llm'
           ? new AdmissionQueue(model, { concurrency: (spec?.maxBatch ?? this.#maxBatch) + maxQueue, maxQueue: 0 })
-          : new AdmissionQueue(model, { concurrency: this.#encoderConcurrency, maxQueue });
+          : // The engine's own line for the model holds `maxQueue` jobs: never hand it more than fit.
+            new AdmissionQueue(model, { concurrency: Math.min(this.#encoderConcurrency, maxQueue), maxQueue });
       this.#queues.set(key, q);
     }
     return q;
@@ -170,11 +179,12 @@ export class InferenceService {
    * settles the cost, charges the tokens and reports it to the observers.
    */
   async generate(model: string, input: GenerateInput, options: GenerateOptions, ctx?: RequestContext): Promise<Generation> {
+    const queue = this.#queue(model, 'llm');
     if (ctx) await this.#limits?.checkTokens(ctx.identity);
     const ticket = await this.breaker?.reserve(model, estimatePromptTokens(input), options.params?.maxTokens ?? ENGINE_DEFAULT_MAX_TOKENS);
     let slot: { release: () => void; queueS: number };
     try {
-      slot = await this.#admit(model, 'generate', this.#queue(model, 'llm'), options.signal);
+      slot = await this.#admit(model, 'generate', queue, options.signal);
     } catch (err) {
       await ticket?.settle({ promptTokens: 0, completionTokens: 0, engineMs: 0 });
       throw err;
@@ -203,13 +213,14 @@ export class InferenceService {
    * model with a price of its own), the model's queue, metrics.
    */
   async #encode<T>(model: string, op: 'embed' | 'rerank', inputTokens: () => number, signal: AbortSignal | undefined, ctx: RequestContext | undefined, run: () => Promise<T>): Promise<T> {
+    const queue = this.#queue(model, 'encoder');
     if (ctx) await this.#limits?.checkTokens(ctx.identity);
     const priced = this.breaker?.charges(model) ?? false;
     const tokens = priced ? inputTokens() : 0;
     const ticket: CostTicket | undefined = priced ? await this.breaker?.reserve(model, tokens, 0) : undefined;
     let slot: { release: () => void; queueS: number };
     try {
-      slot = await this.#admit(model, op, this.#queue(model, 'encoder'), signal);
+      slot = await this.#admit(model, op, queue, signal);
     } catch (err) {
       await ticket?.settle({ promptTokens: 0, completionTokens: 0, engineMs: 0 });
       throw err;
@@ -230,13 +241,25 @@ export class InferenceService {
     }
   }
 
-  /** L2-normalised embeddings, through admission; counts the input tokens. */
+  /**
+   * L2-normalised embeddings, through admission. Input tokens are counted
+   * (on the JS thread: ~0.5 ms per long text) only where they are needed, for
+   * a priced model; {@link InferenceService.embedWithUsage} always counts.
+   */
   async embed(model: string, texts: string[], options: EncodeOptions = {}, ctx?: RequestContext): Promise<Float32Array[]> {
     let counted: number | undefined;
     const count = (): number => (counted ??= this.countEmbeddingTokens(model, texts).reduce((a, b) => a + b, 0));
     const vectors = await this.#encode(model, 'embed', count, options.signal, ctx, () => this.#engine.embed(model, texts, { truncate: options.truncate ?? true }));
-    this.#observer?.inputTokens(model, count());
+    if (counted !== undefined) this.#observer?.inputTokens(model, counted);
     return vectors;
+  }
+
+  /** {@link InferenceService.embed} with the input's token count (OpenAI's `usage`), counted once and reported to metrics. */
+  async embedWithUsage(model: string, texts: string[], options: EncodeOptions = {}, ctx?: RequestContext): Promise<{ vectors: Float32Array[]; promptTokens: number }> {
+    const promptTokens = this.countEmbeddingTokens(model, texts).reduce((a, b) => a + b, 0);
+    const vectors = await this.#encode(model, 'embed', () => promptTokens, options.signal, ctx, () => this.#engine.embed(model, texts, { truncate: options.truncate ?? true }));
+    this.#observer?.inputTokens(model, promptTokens);
+    return { vectors, promptTokens };
   }
 
   /** Raw cross-encoder logits, one per document in document order, through admission. */
@@ -268,7 +291,8 @@ export class InferenceService {
       this.#observer?.call(model, 'tokenize', 'ok', 0, (performance.now() - t0) / 1000);
       return out;
     } catch (err) {
-      this.#observer?.call(model, 'tokenize', 'error', 0, (performance.now() - t0) / 1000);
+      // An unknown name is the caller's mistake, not a series of its own.
+      if ((err as { code?: unknown }).code !== 'MODEL_NOT_FOUND') this.#observer?.call(model, 'tokenize', 'error', 0, (performance.now() - t0) / 1000);
       throw err;
     }
   }

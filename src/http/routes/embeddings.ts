@@ -53,13 +53,12 @@ export function createEmbeddingRoutes(models: ModelService, inference: Inference
     const model = modelFor(models, 'embedder', body.model);
     const texts = asList(body.input, 'input');
     const signal = clientGone(res);
-    const vectors = await inference.embed(model, texts, { truncate: true, signal }, contextOf(res));
+    const { vectors, promptTokens: tokens } = await inference.embedWithUsage(model, texts, { truncate: true, signal }, contextOf(res));
     if (signal.aborted) return; // the client is gone
     const dims = vectors[0]?.length ?? 0;
     if (body.dimensions !== undefined && body.dimensions !== dims) {
       throw new HttpError(422, 'invalid_request', `model '${model}' produces ${dims} dimensions; it cannot give ${body.dimensions}`, { param: 'dimensions' });
     }
-    const tokens = inference.countEmbeddingTokens(model, texts).reduce((a, b) => a + b, 0);
     res.json({
       object: 'list',
       model,
