@@ -21,6 +21,7 @@ import { AdmissionQueue } from '../src/services/admission.ts';
 import { InferenceService, type ModelRunner } from '../src/services/inference.ts';
 import { Metrics } from '../src/services/metrics.ts';
 import { ModelService } from '../src/services/model-service.ts';
+import { RagService } from '../src/services/rag.ts';
 import { writeTestModel } from './helpers/fixtures.ts';
 import { tempDir } from './helpers/paths.ts';
 import { startTinyServer } from './helpers/tiny-server.ts';
@@ -126,7 +127,8 @@ describe('admission over HTTP: embed and rerank', () => {
     await models.loadAll();
     const metrics = new Metrics(engine);
     const inference = new InferenceService({ engine: runner, models, observer: metrics.inferenceObserver });
-    const app = createApp({ models, inference, metrics, logger: pino({ level: 'silent' }), bodyLimitBytes: 1 << 20, sseHeartbeatMs: 1000 });
+    const rag = new RagService({ models, inference, documents: () => undefined });
+    const app = createApp({ models, inference, rag, metrics, logger: pino({ level: 'silent' }), bodyLimitBytes: 1 << 20, sseHeartbeatMs: 1000 });
     http = app.listen(0, '127.0.0.1');
     await once(http, 'listening');
     base = `http://127.0.0.1:${(http.address() as { port: number }).port}`;

@@ -12,12 +12,15 @@ import { listRoutes } from '../src/http/route-list.ts';
 import { Metrics } from '../src/services/metrics.ts';
 import { InferenceService } from '../src/services/inference.ts';
 import { ModelService } from '../src/services/model-service.ts';
+import { RagService } from '../src/services/rag.ts';
 
 const engine = new Engine();
 const models = new ModelService({ engine, models: [] });
+const inference = new InferenceService({ engine, models });
 const app = createApp({
   models,
-  inference: new InferenceService({ engine, models }),
+  inference,
+  rag: new RagService({ models, inference, documents: () => undefined }),
   metrics: new Metrics(engine),
   logger: pino({ level: 'silent' }),
   bodyLimitBytes: 1 << 20,

@@ -1,12 +1,17 @@
 /**
- * The composition root: builds the process (config → Redis → stores →
- * services → app) and owns start-up and shutdown order. Nothing else picks
- * backends or stores.
+ * The composition root: the one place that builds the process and owns its
+ * start-up and shutdown order. Nothing else picks backends or stores.
  *
- * Starts Candela's HTTP server: engine, models (loaded in the background so
- * liveness answers at once and readiness turns green when they are in), the
- * app, and a graceful shutdown (stop accepting, let in-flight requests and
- * streams finish within the grace period, then close what is left).
+ * Start-up: log the effective config → engine and metrics → Redis (when
+ * configured) → stores (cache, spend, rate limits, keys) → services (model
+ * lifecycle, inference admission, RAG) → the express app from those ready
+ * services → listen → load the models in the background (liveness answers at
+ * once; readiness turns green when they are in) → open the documents once the
+ * embedder is ready.
+ *
+ * Shutdown: drain HTTP (stop accepting, let in-flight requests and streams
+ * finish within the grace period, then close what is left) → stop the
+ * schedulers (engine threads, cache tail) → close Redis → flush the log.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -32,6 +37,7 @@ import { ModelService, type ModelSpec } from './services/model-service.ts';
 import { createApp } from './http/app.ts';
 import { applyServerLimits, CONNECTIONS_CHECKING_INTERVAL_MS } from './http/wire/server-limits.ts';
 import type { RagLayout } from './services/rag-prompt.ts';
+import { RagService } from './services/rag.ts';
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
@@ -115,9 +121,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let documents: DocumentService | undefined;
   // Documents open (and the demo corpus goes in) once the embedder is ready.
   let documentsState = models.defaultModel('embedder') ? 'loading' : 'disabled';
+  const rag = new RagService({
+    models,
+    inference,
+    documents: () => documents,
+    onStages: (r, k) => metrics.observeRag(r, k),
+    cache,
+    prompt: { system: config.ragSystemPrompt, ...(options.ragLayout ? { layout: options.ragLayout } : {}) },
+  });
   const app = createApp({
     models,
     inference,
+    rag,
     metrics,
     documents: () => documents,
     components: (): Record<string, string> => (documentsState === 'disabled' ? {} : { documents: documentsState }),
@@ -146,7 +161,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await breaker.spent().catch(() => undefined);
       return { cache: cache?.stats() ?? { enabled: false }, breaker: { ...breaker.snapshot(), prices: pricing.describe() } };
     },
-    ragPrompt: { system: config.ragSystemPrompt, ...(options.ragLayout ? { layout: options.ragLayout } : {}) },
   });
   const server = http.createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, app);
   applyServerLimits(server, config);
@@ -199,6 +213,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      // 1. Drain HTTP: no new connections; in-flight requests and streams finish within the grace period.
       logger.info({ grace_ms: config.shutdownGraceMs }, 'shutting down: no new connections');
       const done = new Promise<void>((resolve) => server.close(() => resolve()));
       // Keep-alive connections go idle as their last response ends: close them then.
@@ -208,11 +223,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await done;
       clearInterval(sweep);
       clearTimeout(timer);
+      // 2. Stop the schedulers: the models' engine threads, the cache's Redis tail and sweeper, the keys file.
       models.unloadAll();
       await cache?.close();
       await keyStore.close();
-      redis?.disconnect();
+      // 3. Close Redis once the last spend settlements and counters are written (QUIT waits for their
+      //    replies; a Redis that does not answer within a second is dropped).
+      if (redis) {
+        await Promise.race([redis.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+        redis.disconnect();
+      }
+      // 4. Flush the log.
       logger.info('shut down');
+      logger.flush();
     })();
     return closing;
   };

@@ -16,7 +16,7 @@ import type { SemanticCache } from '../services/cache/semantic-cache.ts';
 import type { DocumentService } from '../services/documents.ts';
 import type { RateLimits } from '../services/rate-limits.ts';
 import type { Metrics } from '../services/metrics.ts';
-import { RagService, type RagPromptSettings } from '../services/rag.ts';
+import type { RagService } from '../services/rag.ts';
 import type { InferenceService } from '../services/inference.ts';
 import type { ModelService } from '../services/model-service.ts';
 import { HttpError, toHttpError } from './errors.ts';
@@ -48,6 +48,8 @@ export interface AppOptions {
   models: ModelService;
   /** The admission path every model call goes through. */
   inference: InferenceService;
+  /** The RAG pipeline behind the query routes. */
+  rag: RagService;
   metrics: Metrics;
   /** The document service once its embedder is ready (undefined: 503 on document routes). */
   documents?: () => DocumentService | undefined;
@@ -77,8 +79,6 @@ export interface AppOptions {
   bodyTimeoutMs?: number;
   /** Requests one client (API key or address) may have in flight (0 or absent: no cap). */
   maxRequestsPerClient?: number;
-  /** The RAG prompt: default system prompt and layout. */
-  ragPrompt?: RagPromptSettings;
 }
 
 /** `CANDELA_TRUST_PROXY` as express takes it: true/false, a hop count, or addresses. */
@@ -97,7 +97,7 @@ export function redactCredentials<T extends { headers?: Record<string, unknown> 
   return { ...req, headers };
 }
 
-/** Builds the express app. */
+/** Builds the express app from ready services (the composition root, src/bootstrap.ts, makes them). */
 export function createApp(options: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -138,8 +138,7 @@ export function createApp(options: AppOptions): express.Express {
   app.use(createRerankRoutes(options.models, options.inference));
   const documents = options.documents ?? (() => undefined);
   app.use(createDocumentRoutes(documents, { uploadLimitBytes: options.bodyLimitBytes }));
-  const rag = new RagService({ models: options.models, inference: options.inference, documents, onStages: (r, k) => options.metrics.observeRag(r, k), cache: options.cache, prompt: options.ragPrompt });
-  app.use(createQueryRoutes(rag, { heartbeatMs: options.sseHeartbeatMs }));
+  app.use(createQueryRoutes(options.rag, { heartbeatMs: options.sseHeartbeatMs }));
   app.use(createGenerateRoutes(options.models, options.inference, { heartbeatMs: options.sseHeartbeatMs }));
   app.use(createOpenAiRoutes(options.models, options.inference, { heartbeatMs: options.sseHeartbeatMs }));
   app.use(createAdminRoutes({ keys: options.keys, cache: options.cache }));
