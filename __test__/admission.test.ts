@@ -18,6 +18,9 @@ import { pino } from 'pino';
 import { Engine, EngineError } from '../src/engine/index.ts';
 import { createApp } from '../src/http/app.ts';
 import { AdmissionQueue } from '../src/services/admission.ts';
+import { BudgetExceededError, CostBreaker } from '../src/services/cost/cost-breaker.ts';
+import { Pricing } from '../src/services/cost/pricing.ts';
+import { MemorySpendStore } from '../src/services/cost/spend-store.ts';
 import { InferenceService, type ModelRunner } from '../src/services/inference.ts';
 import { Metrics } from '../src/services/metrics.ts';
 import { ModelService } from '../src/services/model-service.ts';
@@ -244,6 +247,49 @@ describe('admission as the server wires it', () => {
       assert.equal(value('vllm:prompt_tokens_total{model_name="tiny-emb"}'), usage.prompt_tokens);
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe('the cost breaker on encoder calls', () => {
+  it('charges embed calls of a priced model by input tokens, refuses them once the budget is spent, and leaves unpriced models alone', async () => {
+    const engine = new Engine();
+    const dir = tempDir();
+    const models = new ModelService({
+      engine,
+      models: [
+        { name: 'tiny-emb', role: 'embedder', path: writeTestModel(dir, 'bert-cls') },
+        { name: 'tiny-free', role: 'embedder', path: writeTestModel(dir, 'bert-mean') },
+      ],
+    });
+    await models.loadAll();
+    const spent: number[] = [];
+    const breaker = new CostBreaker({
+      store: new MemorySpendStore(60_000),
+      // The default price is a generation's; only tiny-emb has a price of its own: 1 per 1,000 input tokens.
+      pricing: new Pricing({ inputPer1k: 1, outputPer1k: 1 }, { 'tiny-emb': { inputPer1k: 1, outputPer1k: 0 } }),
+      budget: 0.05,
+      windowS: 60,
+      logger: pino({ level: 'silent' }),
+      observer: { rejected: () => undefined, spent: (amount) => void spent.push(amount), storeError: () => undefined },
+    });
+    const inference = new InferenceService({ engine, models, breaker });
+    try {
+      const texts = ['a few words to embed'];
+      const tokens = engine.countEmbeddingTokens('tiny-emb', texts)[0]!;
+      await inference.embed('tiny-emb', texts);
+      assert.equal(spent.length, 1);
+      assert.ok(Math.abs(spent[0]! - tokens / 1000) < 1e-12, `charged ${spent[0]} for ${tokens} tokens`);
+      await inference.embed('tiny-free', texts);
+      assert.equal(spent.length, 1, 'an unpriced model is not charged');
+      let refused: unknown;
+      for (let i = 0; i < 100 && refused === undefined; i++) await inference.embed('tiny-emb', texts).catch((e: unknown) => (refused = e));
+      assert.ok(refused instanceof BudgetExceededError, String(refused));
+      assert.ok(spent.reduce((a, b) => a + b, 0) <= 0.05 + 1e-9);
+      // The breaker is open, yet the unpriced model still serves.
+      assert.equal((await inference.embed('tiny-free', texts)).length, 1);
+    } finally {
+      for (const m of engine.listModels()) engine.unloadModel(m.name);
     }
   });
 });
