@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { formatSummary, ingestCorpus, loadEvalSet, readCorpus, runAnswerEval, summarize, type QuestionResult } from '../src/eval/answer-eval.ts';
-import type { RunningServer } from '../src/http/server.ts';
+import type { RunningServer } from '../src/bootstrap.ts';
 import { parseCitations } from '../src/services/citations.ts';
 import { realModel, ROOT } from './helpers/paths.ts';
 import { startTinyServer } from './helpers/tiny-server.ts';

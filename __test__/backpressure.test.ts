@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, it } from 'node:test';
 import { writeTestModel } from './helpers/fixtures.ts';
-import type { RunningServer } from '../src/http/server.ts';
+import type { RunningServer } from '../src/bootstrap.ts';
 import { tempDir } from './helpers/paths.ts';
 import { startTinyServer } from './helpers/tiny-server.ts';
 
@@ -31,7 +31,7 @@ after(async () => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 it('a client that stops reading pauses its sequence in the engine; reading again gets the whole answer', async () => {
-  const stats = () => server.models.engine.schedulerStats(MODEL);
+  const stats = () => server.models.schedulerStats(MODEL);
   const before = stats().generatedTokens;
   const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'go' }], max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } });
   const socket = net.connect(server.port, '127.0.0.1');

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EventSourceParserStream, type EventSourceMessage } from 'eventsource-parser/stream';
 import { writeTestModel } from './helpers/fixtures.ts';
-import type { RunningServer } from '../src/http/server.ts';
+import type { RunningServer } from '../src/bootstrap.ts';
 import { FileKeyStore } from '../src/services/api-keys.ts';
 import { loadConfig } from '../src/config.ts';
 import { realModel, tempDir } from './helpers/paths.ts';
@@ -118,7 +118,7 @@ describe('semantic cache', () => {
   it('misses when a negation is added, however close the embeddings are (0.97 here)', async () => {
     const [plain, negated] = ['Is the cat on the mat?', 'Is the cat not on the mat?'];
     // The pair is above the threshold, so it is the negation guard, not the threshold, that refuses it.
-    const [u, v] = await server.models.engine.embed('all-minilm-l6-v2', [plain, negated]);
+    const [u, v] = await server.inference.embed('all-minilm-l6-v2', [plain, negated]);
     const similarity = u!.reduce((s, x, i) => s + x * v![i]!, 0);
     assert.ok(similarity > loadConfig({}).cacheThreshold, `similarity ${similarity.toFixed(3)}`);
     assert.equal((await query({ query: plain })).xcache, 'miss');

@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { ConfigError, loadConfig, redactConfig } from '../src/config.ts';
-import { startServer } from '../src/http/server.ts';
+import { startServer } from '../src/bootstrap.ts';
 import { DEFAULT_MODEL_NAMES, MODELS } from '../src/models/manifest.ts';
 import { tempDir } from './helpers/paths.ts';
 

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { RunningServer } from '../src/http/server.ts';
+import type { RunningServer } from '../src/bootstrap.ts';
 import { FileKeyStore } from '../src/services/api-keys.ts';
 import { ROOT, tempDir } from './helpers/paths.ts';
 import { readJson, startPrometheus, type TestPrometheus } from './helpers/prometheus.ts';

@@ -10,11 +10,17 @@ import { createApp } from '../src/http/app.ts';
 import { API_OPERATIONS } from '../src/http/api-spec.ts';
 import { listRoutes } from '../src/http/route-list.ts';
 import { Metrics } from '../src/services/metrics.ts';
+import { InferenceService } from '../src/services/inference.ts';
 import { ModelService } from '../src/services/model-service.ts';
+import { RagService } from '../src/services/rag.ts';
 
 const engine = new Engine();
+const models = new ModelService({ engine, models: [] });
+const inference = new InferenceService({ engine, models });
 const app = createApp({
-  models: new ModelService({ engine, models: [] }),
+  models,
+  inference,
+  rag: new RagService({ models, inference, documents: () => undefined }),
   metrics: new Metrics(engine),
   logger: pino({ level: 'silent' }),
   bodyLimitBytes: 1 << 20,

@@ -117,7 +117,7 @@ describe('documents API', () => {
 
 describe('demo corpus and ingest', () => {
   it('a first start ingests the demo corpus once; candela ingest adds files to a running server', async () => {
-    const { startServer } = await import('../src/http/server.ts');
+    const { startServer } = await import('../src/bootstrap.ts');
     const { loadConfig } = await import('../src/config.ts');
     const { writeTestModel } = await import('./helpers/fixtures.ts');
     const { pino } = await import('pino');

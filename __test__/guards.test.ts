@@ -10,10 +10,12 @@ import { once } from 'node:events';
 import { pino } from 'pino';
 import { writeTestModel } from './helpers/fixtures.ts';
 import { requiredScope } from '../src/http/access.ts';
+import { Engine } from '../src/engine/index.ts';
 import { createApp } from '../src/http/app.ts';
 import { Metrics } from '../src/services/metrics.ts';
+import { RagService } from '../src/services/rag.ts';
 import { listRoutes } from '../src/http/route-list.ts';
-import type { RunningServer } from '../src/http/server.ts';
+import type { RunningServer } from '../src/bootstrap.ts';
 import { FileKeyStore } from '../src/services/api-keys.ts';
 import { CostBreaker } from '../src/services/cost/cost-breaker.ts';
 import { Pricing } from '../src/services/cost/pricing.ts';
@@ -101,7 +103,15 @@ describe('API keys', () => {
   it('keeps API keys out of the access log', async () => {
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
-    const app = createApp({ models: server.models, metrics: new Metrics(server.models.engine), logger, bodyLimitBytes: 1 << 20, sseHeartbeatMs: 1000 });
+    const app = createApp({
+      models: server.models,
+      inference: server.inference,
+      rag: new RagService({ models: server.models, inference: server.inference, documents: () => undefined }),
+      metrics: new Metrics(new Engine()),
+      logger,
+      bodyLimitBytes: 1 << 20,
+      sseHeartbeatMs: 1000,
+    });
     const s = app.listen(0, '127.0.0.1');
     await once(s, 'listening');
     const url = `http://127.0.0.1:${(s.address() as { port: number }).port}`;

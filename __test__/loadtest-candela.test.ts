@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { writeTestModel } from './helpers/fixtures.ts';
-import type { RunningServer } from '../src/http/server.ts';
+import type { RunningServer } from '../src/bootstrap.ts';
 import type { jsonReport } from '../src/cli/loadtest/report-json.ts';
 import { SCENARIOS } from '../src/cli/loadtest/scenarios.ts';
 import { CLI, tempDir } from './helpers/paths.ts';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { writeTestModel } from './helpers/fixtures.ts';
-import type { RunningServer } from '../src/http/server.ts';
+import type { RunningServer } from '../src/bootstrap.ts';
 import { tempDir } from './helpers/paths.ts';
 import { startTinyServer } from './helpers/tiny-server.ts';
 

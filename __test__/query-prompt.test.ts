@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { readSseEvents } from './helpers/sse.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { writeTestModel } from './helpers/fixtures.ts';
-import type { RunningServer } from '../src/http/server.ts';
+import type { RunningServer } from '../src/bootstrap.ts';
 import { DEFAULT_RAG_SYSTEM_PROMPT } from '../src/services/rag-prompt.ts';
 import { tempDir } from './helpers/paths.ts';
 import { startTinyServer } from './helpers/tiny-server.ts';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { readSseEvents } from './helpers/sse.ts';
-import type { RunningServer } from '../src/http/server.ts';
+import type { RunningServer } from '../src/bootstrap.ts';
 import { tempDir } from './helpers/paths.ts';
 import { startTinyServer, tinyRagModels } from './helpers/tiny-server.ts';
 

@@ -11,7 +11,7 @@ import express from 'express';
 import { writeTestModel } from './helpers/fixtures.ts';
 import { isWebPage, requiredScope } from '../src/http/access.ts';
 import { createWebRoutes } from '../src/http/routes/web.ts';
-import type { RunningServer } from '../src/http/server.ts';
+import type { RunningServer } from '../src/bootstrap.ts';
 import { FileKeyStore } from '../src/services/api-keys.ts';
 import { SseParser } from '../web/src/sse.ts';
 import { tempDir } from './helpers/paths.ts';

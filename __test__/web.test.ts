@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { writeTestModel } from './helpers/fixtures.ts';
-import type { RunningServer } from '../src/http/server.ts';
+import type { RunningServer } from '../src/bootstrap.ts';
 import { FileKeyStore } from '../src/services/api-keys.ts';
 import { collectErrors, launchChromium } from './helpers/browser.ts';
 import { realModel, tempDir } from './helpers/paths.ts';

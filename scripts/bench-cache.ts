@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { serveModelSpecs } from '../src/cli/serve-command.ts';
 import { loadConfig } from '../src/config.ts';
-import { startServer } from '../src/http/server.ts';
+import { startServer } from '../src/bootstrap.ts';
 import { MemoryCacheStore } from '../src/services/cache/memory-store.ts';
 import { RedisCacheStore } from '../src/services/cache/redis-store.ts';
 import type { CacheStore } from '../src/services/cache/store.ts';

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { serveModelSpecs } from '../src/cli/serve-command.ts';
 import { loadConfig } from '../src/config.ts';
-import { startServer } from '../src/http/server.ts';
+import { startServer } from '../src/bootstrap.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '10' } } });
 const rounds = Number(values.rounds);

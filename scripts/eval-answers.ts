@@ -20,7 +20,7 @@ import { loadConfig, PROJECT_ROOT } from '../src/config.ts';
 import { serveModelSpecs } from '../src/cli/serve-command.ts';
 import { formatSummary, ingestCorpus, loadEvalSet, readCorpus, runAnswerEval, summarize, type EvalSummary, type QuestionResult } from '../src/eval/answer-eval.ts';
 import { PROMPT_VARIANTS, type PromptVariant } from '../src/eval/prompt-variants.ts';
-import { startServer } from '../src/http/server.ts';
+import { startServer } from '../src/bootstrap.ts';
 
 const SET_FILE = path.join(PROJECT_ROOT, 'eval', 'answers', 'questions.json');
 const EMBEDDER = 'all-minilm-l6-v2';

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import type { Page } from 'playwright-core';
 import { loadConfig } from '../src/config.ts';
-import { startServer, type RunningServer } from '../src/http/server.ts';
+import { startServer, type RunningServer } from '../src/bootstrap.ts';
 import { launchChromium } from '../__test__/helpers/browser.ts';
 
 const out = process.argv[2];

@@ -6,7 +6,7 @@
  */
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.ts';
-import { startServer } from '../../src/http/server.ts';
+import { startServer } from '../../src/bootstrap.ts';
 
 const [dataDir, llm, embedder] = process.argv.slice(2);
 if (!dataDir || !llm || !embedder) throw new Error('usage: serve-replica.ts DATA_DIR LLM_FIXTURE EMBEDDER_DIR');

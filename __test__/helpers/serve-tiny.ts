@@ -6,7 +6,7 @@
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.ts';
 import { writeTestModel } from './fixtures.ts';
-import { startServer } from '../../src/http/server.ts';
+import { startServer } from '../../src/bootstrap.ts';
 
 const [dataDir, fixtureDir] = process.argv.slice(2);
 if (!dataDir || !fixtureDir) throw new Error('usage: serve-tiny.ts DATA_DIR FIXTURE_DIR');

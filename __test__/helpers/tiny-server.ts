@@ -1,7 +1,7 @@
 /** A Candela server on a free port over tiny generated models, for tests. */
 import { pino } from 'pino';
 import { loadConfig, type Config } from '../../src/config.ts';
-import { startServer, type RunningServer } from '../../src/http/server.ts';
+import { startServer, type RunningServer } from '../../src/bootstrap.ts';
 import type { ModelSpec } from '../../src/services/model-service.ts';
 import { writeTestModel } from './fixtures.ts';
 import { tempDir } from './paths.ts';

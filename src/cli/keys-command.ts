@@ -5,7 +5,8 @@
  * printed by `create` only; it is never stored.
  */
 import type { Config } from '../config.ts';
-import { ApiKeyError, openKeyStore, parseScopes, type ApiKeyRecord, type KeyStore, type Scope } from '../services/api-keys.ts';
+import { ApiKeyError, parseScopes, type ApiKeyRecord, type KeyStore, type Scope } from '../services/api-keys.ts';
+import { openKeyStore } from '../services/key-store.ts';
 import { COMMON_OPTIONS, parse, UsageError } from './usage.ts';
 
 export async function keysCommand(args: string[], config: Config): Promise<number> {

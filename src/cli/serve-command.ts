@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.ts';
-import { startServer } from '../http/server.ts';
+import { startServer } from '../bootstrap.ts';
 import { DEFAULT_MODEL_NAMES, MODELS } from '../models/manifest.ts';
 import type { ModelSpec } from '../services/model-service.ts';
 import { COMMON_OPTIONS, num, parse, UsageError } from './usage.ts';

@@ -16,7 +16,8 @@ import type { SemanticCache } from '../services/cache/semantic-cache.ts';
 import type { DocumentService } from '../services/documents.ts';
 import type { RateLimits } from '../services/rate-limits.ts';
 import type { Metrics } from '../services/metrics.ts';
-import { RagService, type RagPromptSettings } from '../services/rag.ts';
+import type { RagService } from '../services/rag.ts';
+import type { InferenceService } from '../services/inference.ts';
 import type { ModelService } from '../services/model-service.ts';
 import { HttpError, toHttpError } from './errors.ts';
 import { createHttpMetrics, routeTemplate } from './middleware/http-metrics.ts';
@@ -43,7 +44,12 @@ import { allowedMethods } from './wire/method-not-allowed.ts';
 
 /** Everything the app needs, passed in explicitly. */
 export interface AppOptions {
+  /** Model lifecycle: registry, defaults, load and unload. */
   models: ModelService;
+  /** The admission path every model call goes through. */
+  inference: InferenceService;
+  /** The RAG pipeline behind the query routes. */
+  rag: RagService;
   metrics: Metrics;
   /** The document service once its embedder is ready (undefined: 503 on document routes). */
   documents?: () => DocumentService | undefined;
@@ -73,8 +79,6 @@ export interface AppOptions {
   bodyTimeoutMs?: number;
   /** Requests one client (API key or address) may have in flight (0 or absent: no cap). */
   maxRequestsPerClient?: number;
-  /** The RAG prompt: default system prompt and layout. */
-  ragPrompt?: RagPromptSettings;
 }
 
 /** `CANDELA_TRUST_PROXY` as express takes it: true/false, a hop count, or addresses. */
@@ -93,7 +97,7 @@ export function redactCredentials<T extends { headers?: Record<string, unknown> 
   return { ...req, headers };
 }
 
-/** Builds the express app. */
+/** Builds the express app from ready services (the composition root, src/bootstrap.ts, makes them). */
 export function createApp(options: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -129,15 +133,14 @@ export function createApp(options: AppOptions): express.Express {
   app.use(createWebRoutes());
   app.use(createHealthRoutes({ models: options.models, startedAt: options.startedAt ?? Date.now(), settings: options.settings ?? {}, components: options.components, guards: options.guards }));
   app.use(createModelRoutes(options.models));
-  app.use(createTokenizeRoutes(options.models));
-  app.use(createEmbeddingRoutes(options.models));
-  app.use(createRerankRoutes(options.models));
+  app.use(createTokenizeRoutes(options.models, options.inference));
+  app.use(createEmbeddingRoutes(options.models, options.inference));
+  app.use(createRerankRoutes(options.models, options.inference));
   const documents = options.documents ?? (() => undefined);
   app.use(createDocumentRoutes(documents, { uploadLimitBytes: options.bodyLimitBytes }));
-  const rag = new RagService({ models: options.models, documents, onStages: (r, k) => options.metrics.observeRag(r, k), cache: options.cache, prompt: options.ragPrompt });
-  app.use(createQueryRoutes(rag, { heartbeatMs: options.sseHeartbeatMs }));
-  app.use(createGenerateRoutes(options.models, { heartbeatMs: options.sseHeartbeatMs }));
-  app.use(createOpenAiRoutes(options.models, { heartbeatMs: options.sseHeartbeatMs }));
+  app.use(createQueryRoutes(options.rag, { heartbeatMs: options.sseHeartbeatMs }));
+  app.use(createGenerateRoutes(options.models, options.inference, { heartbeatMs: options.sseHeartbeatMs }));
+  app.use(createOpenAiRoutes(options.models, options.inference, { heartbeatMs: options.sseHeartbeatMs }));
   app.use(createAdminRoutes({ keys: options.keys, cache: options.cache }));
 
   app.use((req: Request, res: Response, next: NextFunction) => {

@@ -23,9 +23,8 @@ import { closeSync, fstatSync, openSync, readFileSync, statSync, unlinkSync } fr
 import { mkdir, open, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import type { Config } from '../config.ts';
 import { writeFileAtomic } from '../util/atomic-write.ts';
 
 export const SCOPES = ['read', 'write', 'admin'] as const;
@@ -431,37 +430,3 @@ export class RedisKeyStore implements KeyStore {
     return parsed.data;
   }
 }
-
-// ---------------------------------------------------------------------------
-
-/** A store and the way to release what it holds (the Redis connection). */
-export interface OpenedKeyStore {
-  store: KeyStore;
-  close(): Promise<void>;
-}
-
-/**
- * The configured store: Redis when `redisUrl` is set (a new client, closed by
- * `close()`), else the file `keysFile`.
- */
-export function openKeyStore(config: Pick<Config, 'keysFile' | 'redisUrl' | 'redisPrefix'>): OpenedKeyStore {
-  if (config.redisUrl !== '') {
-    const redis = new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 });
-    // Connection errors reach the callers as rejected commands; without a
-    // listener ioredis would also print each one.
-    redis.on('error', () => undefined);
-    return {
-      store: new RedisKeyStore(redis, config.redisPrefix),
-      close: async () => {
-        try {
-          await redis.quit();
-        } catch {
-          redis.disconnect();
-        }
-      },
-    };
-  }
-  const store = new FileKeyStore(config.keysFile);
-  return { store, close: () => store.close() };
-}
-

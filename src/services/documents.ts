@@ -12,7 +12,8 @@ import { FlatIndex, type Hit } from './vector-index.ts';
 
 /** Options of {@link DocumentService}. */
 export interface DocumentServiceOptions {
-  engine: Engine;
+  /** What embeds the chunks: the server's inference service (admission), or an engine. */
+  engine: Pick<Engine, 'embed' | 'countEmbeddingTokens'>;
   store: DocumentStore;
   /** Embedding model name. */
   embedder: string;

@@ -8,6 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { memoryInfo, type Engine, type GenerationResult } from '../engine/index.ts';
 import type { CacheObserver, CacheOutcome, SemanticCache } from './cache/semantic-cache.ts';
 import type { BreakerObserver, CostBreaker } from './cost/cost-breaker.ts';
+import type { InferenceObserver, InferenceOp, InferenceOutcome } from './inference.ts';
 import { memoryLimitBytes } from './memory-limit.ts';
 
 const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560];
@@ -40,6 +41,11 @@ export class Metrics {
   readonly #breakerStoreErrors: Counter;
   readonly #authFailures: Counter<'reason'>;
   readonly #rateLimited: Counter<'limit'>;
+  readonly #inferenceCalls: Counter<'model' | 'op' | 'outcome'>;
+  readonly #inferenceQueue: Histogram<'model' | 'op'>;
+  readonly #inferenceRun: Histogram<'model' | 'op'>;
+  readonly #inferenceRunning: Gauge<'model'>;
+  readonly #inferenceWaiting: Gauge<'model'>;
   #cache: SemanticCache | undefined;
   #breaker: CostBreaker | undefined;
 
@@ -139,6 +145,28 @@ export class Metrics {
     this.#breakerStoreErrors = new Counter({ name: 'candela_breaker_store_errors_total', help: 'Spend store failures (spend counted in memory meanwhile)', registers });
     this.#authFailures = new Counter({ name: 'candela_auth_failures_total', help: 'Requests refused by API key checks', labelNames: ['reason'], registers });
     this.#rateLimited = new Counter({ name: 'candela_rate_limited_total', help: 'Requests refused by rate limits', labelNames: ['limit'], registers });
+    this.#inferenceCalls = new Counter({
+      name: 'candela_inference_requests_total',
+      help: 'Model calls through admission by operation (generate, embed, rerank, tokenize) and outcome (ok, error, cancelled, overloaded)',
+      labelNames: ['model', 'op', 'outcome'],
+      registers,
+    });
+    this.#inferenceQueue = new Histogram({
+      name: 'candela_inference_queue_seconds',
+      help: 'Time a model call waited for a slot of its model (admission queue)',
+      labelNames: ['model', 'op'],
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.#inferenceRun = new Histogram({
+      name: 'candela_inference_seconds',
+      help: 'Time a model call spent in the engine once admitted',
+      labelNames: ['model', 'op'],
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
+    });
+    this.#inferenceRunning = new Gauge({ name: 'candela_inference_running', help: 'Model calls holding a slot of their model', labelNames: ['model'], registers });
+    this.#inferenceWaiting = new Gauge({ name: 'candela_inference_waiting', help: 'Model calls waiting for a slot of their model', labelNames: ['model'], registers });
     new Gauge({
       name: 'candela_model_ready',
       help: 'Per model: 1 once loaded and serving, 0 while loading or after a failed load',
@@ -239,6 +267,23 @@ export class Metrics {
       rejected: () => this.#breakerRejections.inc(),
       spent: (amount: number) => this.#spend.inc(amount),
       storeError: () => this.#breakerStoreErrors.inc(),
+    };
+  }
+
+  /** Observer for the inference service (the admission path). */
+  get inferenceObserver(): InferenceObserver {
+    return {
+      call: (model: string, op: InferenceOp, outcome: InferenceOutcome, queueS: number, runS: number) => {
+        this.#inferenceCalls.inc({ model, op, outcome });
+        if (op !== 'tokenize' && outcome !== 'overloaded') this.#inferenceQueue.observe({ model, op }, queueS);
+        if (runS > 0) this.#inferenceRun.observe({ model, op }, runS);
+      },
+      queue: (model: string, running: number, waiting: number) => {
+        this.#inferenceRunning.set({ model }, running);
+        this.#inferenceWaiting.set({ model }, waiting);
+      },
+      // vLLM counts an embedding model's input as prompt tokens too.
+      inputTokens: (model: string, tokens: number) => this.#promptTokens.inc({ model_name: model }, tokens),
     };
   }
 

@@ -1,11 +1,11 @@
 /**
- * The models a server runs: loads the configured ones in the background at
- * start-up, answers readiness, and resolves default model names per role.
+ * Model lifecycle: the models a server runs. Loads the configured ones in the
+ * background at start-up, loads and unloads on request, answers readiness,
+ * and resolves default model names per role. Running a model is
+ * the job of `InferenceService` (inference.ts).
  * No express types here.
  */
-import type { Engine, GenerateInput, GenerateOptions, Generation, GenerationResult, LoadOptions, ModelInfo, ModelRole } from '../engine/index.ts';
-import type { CostBreaker } from './cost/cost-breaker.ts';
-import type { Identity, RateLimits } from './rate-limits.ts';
+import type { Engine, LoadOptions, ModelInfo, ModelRole, SchedulerStats } from '../engine/index.ts';
 
 /** A model the server should load at start-up. */
 export type ModelSpec = LoadOptions;
@@ -22,79 +22,20 @@ export interface ModelStatusRow {
 export interface ModelServiceOptions {
   engine: Engine;
   models: readonly ModelSpec[];
-  /** Called with every finished generation (metrics). */
-  onGeneration?: (model: string, result: GenerationResult) => void;
   /** Called when a model finishes loading. */
   onLoad?: (info: ModelInfo) => void;
-  /** Reserves and settles the cost of every generation. */
-  breaker?: CostBreaker;
-  /** Charges generated tokens to the caller's allowance. */
-  limits?: RateLimits;
-  /** Wall-clock limit of every generation, ms (0 or absent: none), unless the call sets its own. */
-  generationTimeoutMs?: number;
 }
 
-/** Tenant of requests made without an API key (auth off). */
-export const DEFAULT_TENANT = 'default';
-
-/** Who asked: the tenant (cache scope) and what rate limits count against. */
-export interface RequestContext {
-  tenant: string;
-  identity: Identity;
-}
-
-/** The engine's default completion budget, when a request gives none. */
-const ENGINE_DEFAULT_MAX_TOKENS = 256;
-
-/** Prompt tokens before tokenizing: about 3 bytes per token is on the high side for the languages served. */
-function estimatePromptTokens(input: GenerateInput): number {
-  if (input.tokens) return input.tokens.length;
-  const text = input.prompt ?? input.messages.map((m) => m.content).join('\n');
-  return Math.ceil(Buffer.byteLength(text) / 3) + (input.messages?.length ?? 0) * 4;
-}
-
-/** Loads and tracks the configured models. */
+/** Loads, unloads and tracks the models. */
 export class ModelService {
-  readonly engine: Engine;
+  readonly #engine: Engine;
   readonly specs: readonly ModelSpec[];
-  readonly #onGeneration: ModelServiceOptions['onGeneration'];
   readonly #onLoad: ModelServiceOptions['onLoad'];
-  readonly breaker: CostBreaker | undefined;
-  readonly #limits: RateLimits | undefined;
-  readonly #timeLimitMs: number;
 
   constructor(options: ModelServiceOptions) {
-    this.engine = options.engine;
+    this.#engine = options.engine;
     this.specs = options.models;
-    this.#onGeneration = options.onGeneration;
     this.#onLoad = options.onLoad;
-    this.breaker = options.breaker;
-    this.#limits = options.limits;
-    this.#timeLimitMs = options.generationTimeoutMs ?? 0;
-  }
-
-  /**
-   * Starts a generation: refuses it when the caller's token allowance is
-   * used up or the cost budget is spent, reserves its worst-case cost, and
-   * once it has finished (however it finished) settles the cost, charges the
-   * tokens and reports it to the observers.
-   */
-  async generate(model: string, input: GenerateInput, options: GenerateOptions, ctx?: RequestContext): Promise<Generation> {
-    if (ctx) await this.#limits?.checkTokens(ctx.identity);
-    const ticket = await this.breaker?.reserve(model, estimatePromptTokens(input), options.params?.maxTokens ?? ENGINE_DEFAULT_MAX_TOKENS);
-    let gen: Generation;
-    try {
-      gen = this.engine.generate(model, input, { timeLimitMs: this.#timeLimitMs, ...options });
-    } catch (err) {
-      await ticket?.settle({ promptTokens: 0, completionTokens: 0, engineMs: 0 });
-      throw err;
-    }
-    void gen.result.then(async (r) => {
-      this.#onGeneration?.(model, r);
-      await ticket?.settle({ promptTokens: r.usage.promptTokens, completionTokens: r.usage.completionTokens, engineMs: r.timings.totalMs });
-      if (ctx) await this.#limits?.addTokens(ctx.identity, r.usage.completionTokens).catch(() => undefined);
-    });
-    return gen;
   }
 
   /** Starts loading every configured model; resolves when all have settled. */
@@ -104,7 +45,7 @@ export class ModelService {
 
   /** Loads one model (the engine makes a load of a name already loading join it). */
   load(spec: ModelSpec, onLoaded?: (info: ModelInfo | undefined, spec: ModelSpec, err?: unknown) => void): Promise<ModelInfo | undefined> {
-    return this.engine.loadModel(spec).then(
+    return this.#engine.loadModel(spec).then(
       (info) => {
         this.#onLoad?.(info);
         onLoaded?.(info, spec);
@@ -119,7 +60,7 @@ export class ModelService {
 
   /** Every configured model with its current status (configured but unknown to the engine: loading). */
   statuses(): ModelStatusRow[] {
-    const known = new Map(this.engine.listModels().map((m) => [m.name, m]));
+    const known = new Map(this.#engine.listModels().map((m) => [m.name, m]));
     const out: ModelStatusRow[] = this.specs.map((s) => {
       const m = known.get(s.name);
       return { name: s.name, role: s.role, status: m?.status ?? 'loading', failure: m?.failure ?? null };
@@ -128,6 +69,36 @@ export class ModelService {
       if (!this.specs.some((s) => s.name === m.name)) out.push({ name: m.name, role: m.role, status: m.status, failure: m.failure ?? null });
     }
     return out;
+  }
+
+  /** Every model the engine knows, loaded or loading or failed. */
+  listModels(): ModelInfo[] {
+    return this.#engine.listModels();
+  }
+
+  /** One model's figures; `MODEL_NOT_FOUND` when the engine does not know it. */
+  modelInfo(name: string): ModelInfo {
+    return this.#engine.modelInfo(name);
+  }
+
+  /** Whether `name` is loaded and serving. */
+  isReady(name: string): boolean {
+    return this.#engine.listModels().some((m) => m.name === name && m.status === 'ready');
+  }
+
+  /** Unloads a model (in-flight work on it finishes). False if unknown. */
+  unload(name: string): boolean {
+    return this.#engine.unloadModel(name);
+  }
+
+  /** Unloads every model (shutdown). */
+  unloadAll(): void {
+    for (const m of this.#engine.listModels()) this.#engine.unloadModel(m.name);
+  }
+
+  /** An LLM's scheduler figures (running, waiting, prefix cache). */
+  schedulerStats(name: string): SchedulerStats {
+    return this.#engine.schedulerStats(name);
   }
 
   /** The model to use for `role` when a request names none: the first configured one. */

@@ -8,7 +8,8 @@ import type { Generation, GenerationResult } from '../engine/index.ts';
 import type { CacheScope } from './cache/scope.ts';
 import type { CacheHit, SemanticCache } from './cache/semantic-cache.ts';
 import type { DocumentService } from './documents.ts';
-import { DEFAULT_TENANT, type ModelService, type RequestContext } from './model-service.ts';
+import { DEFAULT_TENANT, type InferenceService, type RequestContext } from './inference.ts';
+import type { ModelService } from './model-service.ts';
 import { DEFAULT_RAG_LAYOUT, DEFAULT_RAG_SYSTEM_PROMPT, ragMessages, type RagLayout } from './rag-prompt.ts';
 
 /** A validated RAG request. */
@@ -84,6 +85,7 @@ export interface RagPromptSettings {
 
 export class RagService {
   readonly #models: ModelService;
+  readonly #inference: InferenceService;
   readonly #documents: () => DocumentService | undefined;
   readonly #onStages: ((retrievalMs: number, rerankMs: number | undefined) => void) | undefined;
   readonly #cache: SemanticCache | undefined;
@@ -92,6 +94,8 @@ export class RagService {
 
   constructor(options: {
     models: ModelService;
+    /** The admission path the query's embed, rerank and generation go through. */
+    inference: InferenceService;
     documents: () => DocumentService | undefined;
     /** Stage timings of every query (metrics); rerank undefined when no reranker ran. */
     onStages?: (retrievalMs: number, rerankMs: number | undefined) => void;
@@ -99,6 +103,7 @@ export class RagService {
     prompt?: RagPromptSettings | undefined;
   }) {
     this.#models = options.models;
+    this.#inference = options.inference;
     this.#documents = options.documents;
     this.#onStages = options.onStages;
     this.#cache = options.cache;
@@ -115,10 +120,9 @@ export class RagService {
     if (!docs) throw new RagUnavailableError('retrieval needs an embedding model, and none is ready');
     const model = req.model ?? this.#models.defaultModel('llm');
     if (!model) throw new RagUnavailableError('no LLM is configured on this server');
-    const engine = this.#models.engine;
     const embedder = this.#models.defaultModel('embedder')!;
     const rerankerName = this.#models.defaultModel('reranker');
-    const reranker = rerankerName && engine.listModels().some((m) => m.name === rerankerName && m.status === 'ready') ? rerankerName : undefined;
+    const reranker = rerankerName && this.#models.isReady(rerankerName) ? rerankerName : undefined;
 
     const cache = req.cache === false ? undefined : this.#cache;
     const system = req.systemPrompt ?? this.#system;
@@ -142,13 +146,13 @@ export class RagService {
     const lookupStart = performance.now();
     if (cache) {
       // A client whose budget is spent may still be served from the cache, if so configured.
-      this.#models.breaker?.assertServesCache();
+      this.#inference.breaker?.assertServesCache();
       const hit = await cache.exact<CachedRagAnswer>(scope, req.query);
       if (hit) return { kind: 'cached', cache: 'exact', hit, lookupMs: performance.now() - lookupStart };
     }
 
     let t = performance.now();
-    const [q] = await engine.embed(embedder, [req.query], { truncate: true });
+    const [q] = await this.#inference.embed(embedder, [req.query], { truncate: true, signal }, ctx);
     if (cache) {
       const hit = await cache.semantic<CachedRagAnswer>(scope, req.query, q!);
       if (hit) return { kind: 'cached', cache: 'semantic', hit, lookupMs: performance.now() - lookupStart };
@@ -160,7 +164,7 @@ export class RagService {
     let reranked = false;
     t = performance.now();
     if (reranker && sources.length > 0) {
-      const scores = await engine.rerank(reranker, req.query, sources.map((s) => s.text));
+      const scores = await this.#inference.rerank(reranker, req.query, sources.map((s) => s.text), { signal }, ctx);
       sources = sources.map((s, i) => ({ ...s, score: scores[i]! })).sort((a, b) => b.score - a.score);
       reranked = true;
     }
@@ -168,7 +172,7 @@ export class RagService {
     sources = sources.slice(0, req.topKRerank);
     this.#onStages?.(retrievalMs, reranked ? rerankMs : undefined);
 
-    const generation = await this.#models.generate(
+    const generation = await this.#inference.generate(
       model,
       { messages: ragMessages(system, req.query, sources, layout) },
       { params: { maxTokens: req.maxTokens, temperature: req.temperature, ignoreEos: req.ignoreEos ?? false, ...(layout.stop.length ? { stop: layout.stop } : {}) }, signal },

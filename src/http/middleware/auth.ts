@@ -8,7 +8,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { hasScope, type KeyStore } from '../../services/api-keys.ts';
 import { requiredScope } from '../access.ts';
 import { HttpError } from '../errors.ts';
-import { DEFAULT_TENANT } from '../../services/model-service.ts';
+import { DEFAULT_TENANT } from '../../services/inference.ts';
 import { setContext } from './request-context.ts';
 
 export interface AuthOptions {

@@ -1,6 +1,6 @@
 /** The caller of a request (tenant and rate-limit identity), as auth left it in `res.locals`. */
 import type { Response } from 'express';
-import { DEFAULT_TENANT, type RequestContext } from '../../services/model-service.ts';
+import { DEFAULT_TENANT, type RequestContext } from '../../services/inference.ts';
 
 export function setContext(res: Response, ctx: RequestContext): void {
   res.locals['ctx'] = ctx;

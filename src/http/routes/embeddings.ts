@@ -4,9 +4,12 @@
  */
 import { Router } from 'express';
 import { z } from 'zod';
+import type { InferenceService } from '../../services/inference.ts';
 import type { ModelService } from '../../services/model-service.ts';
 import { HttpError } from '../errors.ts';
 import { validate } from '../validate.ts';
+import { contextOf } from '../middleware/request-context.ts';
+import { clientGone } from '../sse.ts';
 import { modelFor } from '../route-helpers.ts';
 
 /** Most texts one request may embed. */
@@ -34,24 +37,28 @@ function asList(input: string | string[], param: string): string[] {
   return list;
 }
 
-export function createEmbeddingRoutes(models: ModelService): Router {
+/** The embedding routes; the model calls go through `inference` (admission). */
+export function createEmbeddingRoutes(models: ModelService, inference: InferenceService): Router {
   const r = Router();
   r.post('/v1/embed', async (req, res) => {
     const body = validate(TeiBody, req.body);
     const model = modelFor(models, 'embedder', body.model);
-    const vectors = await models.engine.embed(model, asList(body.inputs, 'inputs'), { truncate: body.truncate });
+    const signal = clientGone(res);
+    const vectors = await inference.embed(model, asList(body.inputs, 'inputs'), { truncate: body.truncate, signal }, contextOf(res));
+    if (signal.aborted) return; // the client is gone
     res.json(vectors.map((v) => Array.from(v)));
   });
   r.post('/v1/embeddings', async (req, res) => {
     const body = validate(OpenAiBody, req.body);
     const model = modelFor(models, 'embedder', body.model);
     const texts = asList(body.input, 'input');
-    const vectors = await models.engine.embed(model, texts, { truncate: true });
+    const signal = clientGone(res);
+    const { vectors, promptTokens: tokens } = await inference.embedWithUsage(model, texts, { truncate: true, signal }, contextOf(res));
+    if (signal.aborted) return; // the client is gone
     const dims = vectors[0]?.length ?? 0;
     if (body.dimensions !== undefined && body.dimensions !== dims) {
       throw new HttpError(422, 'invalid_request', `model '${model}' produces ${dims} dimensions; it cannot give ${body.dimensions}`, { param: 'dimensions' });
     }
-    const tokens = models.engine.countEmbeddingTokens(model, texts).reduce((a, b) => a + b, 0);
     res.json({
       object: 'list',
       model,

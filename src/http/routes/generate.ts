@@ -7,6 +7,7 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { GenerateInput, GenerationResult, SamplingParams } from '../../engine/index.ts';
+import type { InferenceService } from '../../services/inference.ts';
 import type { ModelService } from '../../services/model-service.ts';
 import { toHttpError } from '../errors.ts';
 import { requestIdOf } from '../middleware/request-id.ts';
@@ -88,12 +89,12 @@ function summary(model: string, requestId: string, r: GenerationResult) {
   };
 }
 
-export function createGenerateRoutes(models: ModelService, options: { heartbeatMs: number }): Router {
+export function createGenerateRoutes(models: ModelService, inference: InferenceService, options: { heartbeatMs: number }): Router {
   const r = Router();
   const start = async (body: GenerateBody, signal: AbortSignal, res: Response) => {
     const model = modelFor(models, 'llm', body.model);
     const input: GenerateInput = body.messages ? { messages: body.messages } : { prompt: body.prompt ?? '' };
-    return { model, gen: await models.generate(model, input, { params: samplingParams(body), signal }, contextOf(res)) };
+    return { model, gen: await inference.generate(model, input, { params: samplingParams(body), signal }, contextOf(res)) };
   };
 
   r.post('/v1/generate', async (req: Request, res: Response) => {

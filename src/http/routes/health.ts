@@ -45,12 +45,12 @@ export function createHealthRoutes(options: HealthRoutesOptions): Router {
     });
   });
   r.get('/health/stats', async (_req, res) => {
-    const engine = options.models.engine;
-    const models = engine.listModels().map((m) => ({
+    const registry = options.models;
+    const models = registry.listModels().map((m) => ({
       name: m.name,
       role: m.role,
       status: m.status,
-      scheduler: m.role === 'llm' && m.status === 'ready' ? engine.schedulerStats(m.name) : undefined,
+      scheduler: m.role === 'llm' && m.status === 'ready' ? registry.schedulerStats(m.name) : undefined,
     }));
     res.json({
       uptime_s: (Date.now() - options.startedAt) / 1000,

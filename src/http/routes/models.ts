@@ -29,20 +29,20 @@ export function createModelRoutes(models: ModelService): Router {
   const r = Router();
   const created = Math.floor(Date.now() / 1000);
   r.get('/v1/models', (_req, res) => {
-    res.json({ object: 'list', data: models.engine.listModels().map((m) => describe(m, created)) });
+    res.json({ object: 'list', data: models.listModels().map((m) => describe(m, created)) });
   });
   r.get('/v1/models/:id', (req, res) => {
-    res.json(describe(models.engine.modelInfo(req.params.id), created));
+    res.json(describe(models.modelInfo(req.params.id), created));
   });
   r.post('/v1/models/:id/load', async (req, res) => {
     const spec = models.specs.find((s) => s.name === req.params.id);
     if (!spec) throw new HttpError(404, 'model_not_found', `model '${req.params.id}' is not configured on this server`);
     const info = await models.load(spec);
-    if (!info) throw new HttpError(503, 'load_failed', models.engine.modelInfo(spec.name).failure ?? 'load failed');
+    if (!info) throw new HttpError(503, 'load_failed', models.modelInfo(spec.name).failure ?? 'load failed');
     res.json(describe(info, created));
   });
   r.post('/v1/models/:id/unload', (req, res) => {
-    if (!models.engine.unloadModel(req.params.id)) throw new HttpError(404, 'model_not_found', `model '${req.params.id}' is not loaded`);
+    if (!models.unload(req.params.id)) throw new HttpError(404, 'model_not_found', `model '${req.params.id}' is not loaded`);
     res.json({ id: req.params.id, object: 'model', status: 'unloaded' });
   });
   return r;

@@ -8,6 +8,7 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { TIME_LIMIT, type GenerateInput, type Generation, type GenerationResult } from '../../engine/index.ts';
+import type { InferenceService } from '../../services/inference.ts';
 import type { ModelService } from '../../services/model-service.ts';
 import { toHttpError } from '../errors.ts';
 import { requestIdOf } from '../middleware/request-id.ts';
@@ -55,7 +56,7 @@ function finishReason(r: GenerationResult): string {
   return r.finishReason === 'length' || r.finishReason === TIME_LIMIT ? 'length' : 'stop';
 }
 
-export function createOpenAiRoutes(models: ModelService, options: { heartbeatMs: number }): Router {
+export function createOpenAiRoutes(models: ModelService, inference: InferenceService, options: { heartbeatMs: number }): Router {
   const r = Router();
 
   const run = async (req: Request, res: Response, kind: Kind, gen: Generation, model: string, stream: boolean, includeUsage: boolean, ac: AbortController) => {
@@ -111,7 +112,7 @@ export function createOpenAiRoutes(models: ModelService, options: { heartbeatMs:
     const ac = new AbortController();
     if (!body.stream) clientGone(res).addEventListener('abort', () => ac.abort(), { once: true });
     const input: GenerateInput = { messages };
-    const gen = await models.generate(model, input, { params: samplingParams({ ...body, max_tokens: maxTokens }), signal: ac.signal }, contextOf(res));
+    const gen = await inference.generate(model, input, { params: samplingParams({ ...body, max_tokens: maxTokens }), signal: ac.signal }, contextOf(res));
     await run(req, res, 'chat', gen, model, body.stream, body.stream_options?.include_usage ?? false, ac);
   });
 
@@ -121,7 +122,7 @@ export function createOpenAiRoutes(models: ModelService, options: { heartbeatMs:
     const ac = new AbortController();
     if (!body.stream) clientGone(res).addEventListener('abort', () => ac.abort(), { once: true });
     // OpenAI's default for completions is 16 tokens.
-    const gen = await models.generate(model, { prompt: body.prompt }, { params: samplingParams({ ...body, max_tokens: body.max_tokens ?? 16 }), signal: ac.signal }, contextOf(res));
+    const gen = await inference.generate(model, { prompt: body.prompt }, { params: samplingParams({ ...body, max_tokens: body.max_tokens ?? 16 }), signal: ac.signal }, contextOf(res));
     await run(req, res, 'text', gen, model, body.stream, body.stream_options?.include_usage ?? false, ac);
   });
   return r;

@@ -6,7 +6,7 @@
 import { Router, type Response } from 'express';
 import { z } from 'zod';
 import type { GenerationResult } from '../../engine/index.ts';
-import type { RequestContext } from '../../services/model-service.ts';
+import type { RequestContext } from '../../services/inference.ts';
 import { citationsOf } from '../../services/citations.ts';
 import { RagUnavailableError, type CacheStatus, type RagCached, type RagRequest, type RagRun, type RagService, type RagSource } from '../../services/rag.ts';
 import { HttpError, toHttpError } from '../errors.ts';

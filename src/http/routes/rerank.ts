@@ -6,10 +6,13 @@
  */
 import { Router } from 'express';
 import { z } from 'zod';
+import type { InferenceService } from '../../services/inference.ts';
 import type { ModelService } from '../../services/model-service.ts';
 import { HttpError } from '../errors.ts';
 import { requestIdOf } from '../middleware/request-id.ts';
 import { validate } from '../validate.ts';
+import { contextOf } from '../middleware/request-context.ts';
+import { clientGone } from '../sse.ts';
 import { modelFor } from '../route-helpers.ts';
 
 /** Most documents one rerank request may score. */
@@ -25,7 +28,8 @@ export const RerankBody = z.object({
   truncate: z.boolean().default(true),
 });
 
-export function createRerankRoutes(models: ModelService): Router {
+/** The rerank route; the model call goes through `inference` (admission). */
+export function createRerankRoutes(models: ModelService, inference: InferenceService): Router {
   const r = Router();
   r.post('/v1/rerank', async (req, res) => {
     const body = validate(RerankBody, req.body);
@@ -33,7 +37,9 @@ export function createRerankRoutes(models: ModelService): Router {
       throw new HttpError(413, 'too_many_items', `at most ${MAX_RERANK_DOCUMENTS} documents per request`, { param: 'documents' });
     }
     const model = modelFor(models, 'reranker', body.model);
-    const scores = await models.engine.rerank(model, body.query, body.documents, { truncate: body.truncate });
+    const signal = clientGone(res);
+    const scores = await inference.rerank(model, body.query, body.documents, { truncate: body.truncate, signal }, contextOf(res));
+    if (signal.aborted) return; // the client is gone
     const results = scores
       .map((score, index) => ({ index, relevance_score: score, ...(body.return_documents ? { document: { text: body.documents[index] } } : {}) }))
       .sort((a, b) => b.relevance_score - a.relevance_score)

@@ -1,6 +1,7 @@
 /** POST /v1/tokenize and /v1/detokenize, single or batch (LLM tokenizers). */
 import { Router } from 'express';
 import { z } from 'zod';
+import type { InferenceService } from '../../services/inference.ts';
 import type { ModelService } from '../../services/model-service.ts';
 import { HttpError } from '../errors.ts';
 import { validate } from '../validate.ts';
@@ -20,12 +21,13 @@ export const DetokenizeBody = z.object({
   skip_special_tokens: z.boolean().default(false),
 });
 
-export function createTokenizeRoutes(models: ModelService): Router {
+/** The tokenizer routes; the tokenizer calls go through `inference`. */
+export function createTokenizeRoutes(models: ModelService, inference: InferenceService): Router {
   const r = Router();
   r.post('/v1/tokenize', (req, res) => {
     const body = validate(TokenizeBody, req.body);
     const model = modelFor(models, 'llm', body.model);
-    const one = (t: string) => models.engine.tokenize(model, t, body.add_special_tokens);
+    const one = (t: string) => inference.tokenize(model, t, body.add_special_tokens);
     if (Array.isArray(body.text)) {
       if (body.text.length > MAX_BATCH) throw new HttpError(413, 'too_many_items', `at most ${MAX_BATCH} texts per request`, { param: 'text' });
       const tokens = body.text.map(one);
@@ -42,9 +44,9 @@ export function createTokenizeRoutes(models: ModelService): Router {
     if (batch) {
       const lists = body.tokens as number[][];
       if (lists.length > MAX_BATCH) throw new HttpError(413, 'too_many_items', `at most ${MAX_BATCH} token lists per request`, { param: 'tokens' });
-      res.json({ model, text: lists.map((t) => models.engine.detokenize(model, t, body.skip_special_tokens)) });
+      res.json({ model, text: lists.map((t) => inference.detokenize(model, t, body.skip_special_tokens)) });
     } else {
-      res.json({ model, text: models.engine.detokenize(model, body.tokens as number[], body.skip_special_tokens) });
+      res.json({ model, text: inference.detokenize(model, body.tokens as number[], body.skip_special_tokens) });
     }
   });
   return r;

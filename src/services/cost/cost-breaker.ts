@@ -72,6 +72,15 @@ export class CostBreaker {
     return this.#o.budget > 0;
   }
 
+  /**
+   * Whether a call to an encoder (embed, rerank) is charged: only when the
+   * breaker is on and `model` has a price of its own. The default price is
+   * per prompt and completion token of generations.
+   */
+  charges(model: string): boolean {
+    return this.enabled && this.#o.pricing.has(model);
+  }
+
   get state(): BreakerState {
     if (this.#openUntil === 0) return 'closed';
     return this.#now() < this.#openUntil ? 'open' : 'half-open';

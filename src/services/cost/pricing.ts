@@ -55,6 +55,11 @@ export class Pricing {
     return { default: json(this.#default), models: Object.fromEntries([...this.#byModel].map(([m, p]) => [m, json(p)])) };
   }
 
+  /** Whether `model` has a price of its own (not only the default). */
+  has(model: string): boolean {
+    return this.#byModel.has(model);
+  }
+
   price(model: string): Price {
     return this.#byModel.get(model) ?? this.#default;
   }

@@ -1,33 +1,43 @@
 /**
- * Starts Candela's HTTP server: engine, models (loaded in the background so
- * liveness answers at once and readiness turns green when they are in), the
- * app, and a graceful shutdown (stop accepting, let in-flight requests and
- * streams finish within the grace period, then close what is left).
+ * The composition root: the one place that builds the process and owns its
+ * start-up and shutdown order. Nothing else picks backends or stores.
+ *
+ * Start-up: log the effective config → engine and metrics → Redis (when
+ * configured) → stores (cache, spend, rate limits, keys) → services (model
+ * lifecycle, inference admission, RAG) → the express app from those ready
+ * services → listen → load the models in the background (liveness answers at
+ * once; readiness turns green when they are in) → open the documents once the
+ * embedder is ready.
+ *
+ * Shutdown: drain HTTP (stop accepting, let in-flight requests and streams
+ * finish within the grace period, then close what is left) → stop the
+ * schedulers (engine threads, cache tail) → close Redis → flush the log.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import type { Redis } from 'ioredis';
-import { PROJECT_ROOT, redactConfig, type Config } from '../config.ts';
-import { Engine } from '../engine/index.ts';
-import { FileKeyStore, RedisKeyStore, type KeyStore } from '../services/api-keys.ts';
-import { FallbackKeyStore } from '../services/key-fallback.ts';
-import { MemoryCacheStore } from '../services/cache/memory-store.ts';
-import { RedisCacheStore } from '../services/cache/redis-store.ts';
-import { SemanticCache } from '../services/cache/semantic-cache.ts';
-import { CostBreaker } from '../services/cost/cost-breaker.ts';
-import { Pricing } from '../services/cost/pricing.ts';
-import { MemorySpendStore, RedisSpendStore } from '../services/cost/spend-store.ts';
-import { RateLimits } from '../services/rate-limits.ts';
-import { connectRedis, redactRedisUrl } from '../services/redis.ts';
-import { ingestDemoCorpus } from '../services/demo-corpus.ts';
-import { DocumentStore } from '../services/document-store.ts';
-import { DocumentService } from '../services/documents.ts';
-import { Metrics } from '../services/metrics.ts';
-import { ModelService, type ModelSpec } from '../services/model-service.ts';
-import { createApp } from './app.ts';
-import { applyServerLimits, CONNECTIONS_CHECKING_INTERVAL_MS } from './wire/server-limits.ts';
-import type { RagLayout } from '../services/rag-prompt.ts';
+import { PROJECT_ROOT, redactConfig, type Config } from './config.ts';
+import { Engine } from './engine/index.ts';
+import { createKeyStore } from './services/key-store.ts';
+import { MemoryCacheStore } from './services/cache/memory-store.ts';
+import { RedisCacheStore } from './services/cache/redis-store.ts';
+import { SemanticCache } from './services/cache/semantic-cache.ts';
+import { CostBreaker } from './services/cost/cost-breaker.ts';
+import { Pricing } from './services/cost/pricing.ts';
+import { MemorySpendStore, RedisSpendStore } from './services/cost/spend-store.ts';
+import { RateLimits } from './services/rate-limits.ts';
+import { connectRedis, redactRedisUrl } from './services/redis.ts';
+import { ingestDemoCorpus } from './services/demo-corpus.ts';
+import { DocumentStore } from './services/document-store.ts';
+import { DocumentService } from './services/documents.ts';
+import { Metrics } from './services/metrics.ts';
+import { InferenceService } from './services/inference.ts';
+import { ModelService, type ModelSpec } from './services/model-service.ts';
+import { createApp } from './http/app.ts';
+import { applyServerLimits, CONNECTIONS_CHECKING_INTERVAL_MS } from './http/wire/server-limits.ts';
+import type { RagLayout } from './services/rag-prompt.ts';
+import { RagService } from './services/rag.ts';
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
@@ -46,6 +56,8 @@ export interface RunningServer {
   app: ReturnType<typeof createApp>;
   port: number;
   models: ModelService;
+  /** The admission path of every model call. */
+  inference: InferenceService;
   /** Resolves when every configured model has settled (ready or failed). */
   loaded: Promise<void>;
   /** Graceful shutdown. */
@@ -88,22 +100,39 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     { keyRpm: config.rateLimitKeyRpm, keyTpm: config.rateLimitKeyTpm, ipRpm: config.rateLimitIpRpm, ipTpm: config.rateLimitIpTpm },
     { redis, prefix: config.redisPrefix, onLimited: (what) => metrics.rateLimited(what) },
   );
-  const keys: KeyStore = redis ? new FallbackKeyStore(new RedisKeyStore(redis, config.redisPrefix)) : new FileKeyStore(config.keysFile);
+  const keyStore = createKeyStore(config, { redis, outageGrace: true });
 
   const models = new ModelService({
     engine,
     models: options.models,
-    onGeneration: (model, result) => metrics.observeGeneration(model, result),
     onLoad: (info) => metrics.observeLoad(info.name, info.loadMs ?? 0),
+  });
+  const inference = new InferenceService({
+    engine,
+    models,
+    onGeneration: (model, result) => metrics.observeGeneration(model, result),
+    observer: metrics.inferenceObserver,
     breaker,
     limits,
     generationTimeoutMs: config.generationTimeoutMs,
+    maxBatch: config.maxBatch,
+    maxQueue: config.maxQueue,
   });
   let documents: DocumentService | undefined;
   // Documents open (and the demo corpus goes in) once the embedder is ready.
   let documentsState = models.defaultModel('embedder') ? 'loading' : 'disabled';
+  const rag = new RagService({
+    models,
+    inference,
+    documents: () => documents,
+    onStages: (r, k) => metrics.observeRag(r, k),
+    cache,
+    prompt: { system: config.ragSystemPrompt, ...(options.ragLayout ? { layout: options.ragLayout } : {}) },
+  });
   const app = createApp({
     models,
+    inference,
+    rag,
     metrics,
     documents: () => documents,
     components: (): Record<string, string> => (documentsState === 'disabled' ? {} : { documents: documentsState }),
@@ -120,7 +149,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       rate_limits: { key_rpm: config.rateLimitKeyRpm, key_tpm: config.rateLimitKeyTpm, ip_rpm: config.rateLimitIpRpm, ip_tpm: config.rateLimitIpTpm },
     },
     cache,
-    keys,
+    keys: keyStore.store,
     authEnabled: config.authEnabled,
     metricsAuth: config.metricsAuth,
     limits,
@@ -132,7 +161,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await breaker.spent().catch(() => undefined);
       return { cache: cache?.stats() ?? { enabled: false }, breaker: { ...breaker.snapshot(), prices: pricing.describe() } };
     },
-    ragPrompt: { system: config.ragSystemPrompt, ...(options.ragLayout ? { layout: options.ragLayout } : {}) },
   });
   const server = http.createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, app);
   applyServerLimits(server, config);
@@ -152,13 +180,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       // Documents need the embedder: they open once it is ready.
       const embedder = models.defaultModel('embedder');
       if (!embedder) return;
-      if (engine.listModels().find((m) => m.name === embedder)?.status !== 'ready') {
+      if (!models.isReady(embedder)) {
         documentsState = 'failed: the embedder did not load';
         return;
       }
       try {
         const service = new DocumentService({
-          engine,
+          engine: inference,
           store: new DocumentStore(config.dataDir),
           embedder,
           chunkTokens: config.chunkTokens,
@@ -185,6 +213,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      // 1. Drain HTTP: no new connections; in-flight requests and streams finish within the grace period.
       logger.info({ grace_ms: config.shutdownGraceMs }, 'shutting down: no new connections');
       const done = new Promise<void>((resolve) => server.close(() => resolve()));
       // Keep-alive connections go idle as their last response ends: close them then.
@@ -194,13 +223,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await done;
       clearInterval(sweep);
       clearTimeout(timer);
-      for (const m of engine.listModels()) engine.unloadModel(m.name);
+      // 2. Stop the schedulers: the models' engine threads, the cache's Redis tail and sweeper, the keys file.
+      models.unloadAll();
       await cache?.close();
-      if (keys instanceof FileKeyStore) await keys.close();
-      redis?.disconnect();
+      await keyStore.close();
+      // 3. Close Redis once the last spend settlements and counters are written (QUIT waits for their
+      //    replies; a Redis that does not answer within a second is dropped).
+      if (redis) {
+        await Promise.race([redis.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+        redis.disconnect();
+      }
+      // 4. Flush the log.
       logger.info('shut down');
+      logger.flush();
     })();
     return closing;
   };
-  return { url, app, port, models, loaded, close };
+  return { url, app, port, models, inference, loaded, close };
 }
