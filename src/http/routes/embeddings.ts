@@ -14,12 +14,12 @@ export const MAX_EMBED_INPUTS = 256;
 
 const Text = z.string().min(1, 'must not be empty');
 export const TeiBody = z.object({
-  inputs: z.union([Text, z.array(Text).min(1)]),
+  inputs: z.union([Text, z.array(Text).min(1).meta({ maxItems: MAX_EMBED_INPUTS })]),
   model: z.string().min(1).optional(),
   truncate: z.boolean().default(false),
 });
 export const OpenAiBody = z.object({
-  input: z.union([Text, z.array(Text).min(1)]),
+  input: z.union([Text, z.array(Text).min(1).meta({ maxItems: MAX_EMBED_INPUTS })]),
   model: z.string().min(1).optional(),
   encoding_format: z.enum(['float', 'base64']).default('float'),
   dimensions: z.number().int().positive().optional(),
