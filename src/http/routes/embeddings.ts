@@ -49,7 +49,7 @@ export function createEmbeddingRoutes(models: ModelService): Router {
     const vectors = await models.engine.embed(model, texts, { truncate: true });
     const dims = vectors[0]?.length ?? 0;
     if (body.dimensions !== undefined && body.dimensions !== dims) {
-      throw new HttpError(422, 'invalid_request', `model '${model}' produces ${dims} dimensions; it cannot give ${body.dimensions}`, { param: 'dimensions' });
+      throw new HttpError(422, 'invalid_dimensions', `model '${model}' produces ${dims} dimensions; it cannot give ${body.dimensions}`, { param: 'dimensions' });
     }
     const tokens = models.engine.countEmbeddingTokens(model, texts).reduce((a, b) => a + b, 0);
     res.json({
