@@ -31,6 +31,8 @@ export interface ApiOperation {
   status?: 200 | 201;
   /** Error statuses the route itself can answer with (the middleware's are added: see {@link errorStatuses}). */
   errors?: readonly number[];
+  /** OpenAPI links from the success answer: operation (by path `METHOD path`) → its `id` parameter as a runtime expression. */
+  links?: Readonly<Record<string, string>>;
 }
 
 /** Statuses of every route that runs a model: unknown model, a request the model cannot serve, a full queue, a model not ready. */
@@ -53,7 +55,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
   { method: 'post', path: '/v1/embed', summary: 'Embeddings, TEI shape', tag: 'embeddings', body: TeiBody, errors: MODEL },
   { method: 'post', path: '/v1/embeddings', summary: 'Embeddings, OpenAI shape', tag: 'embeddings', body: OpenAiBody, errors: MODEL },
   { method: 'post', path: '/v1/rerank', summary: 'Rerank documents for a query (Cohere/Jina shape)', tag: 'rerank', body: RerankBody, errors: MODEL },
-  { method: 'post', path: '/v1/documents', summary: 'Add documents (chunked, embedded, stored durably; 201 once on disk)', tag: 'documents', body: AddDocumentsBody, upload: true, status: 201, errors: [409, ...MODEL] },
+  { method: 'post', path: '/v1/documents', summary: 'Add documents (chunked, embedded, stored durably; 201 once on disk)', tag: 'documents', body: AddDocumentsBody, upload: true, status: 201, errors: [409, ...MODEL], links: { 'get /v1/documents/:id': '$response.body#/data/0/id', 'delete /v1/documents/:id': '$response.body#/data/0/id' } },
   { method: 'get', path: '/v1/documents', summary: 'List documents and the corpus version', tag: 'documents', errors: [503] },
   { method: 'get', path: '/v1/documents/:id', summary: 'One document with its chunks', tag: 'documents', errors: [404, 503] },
   { method: 'delete', path: '/v1/documents/:id', summary: 'Delete a document', tag: 'documents', errors: [404, 503] },
@@ -65,7 +67,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
   { method: 'post', path: '/v1/chat/completions', summary: 'OpenAI chat completions (stream or not)', tag: 'openai', body: ChatBody, success: 'json-or-sse', errors: MODEL },
   { method: 'post', path: '/v1/completions', summary: 'OpenAI completions (stream or not)', tag: 'openai', body: CompletionBody, success: 'json-or-sse', errors: MODEL },
   { method: 'get', path: '/v1/keys', summary: 'List API keys (never the keys themselves)', tag: 'admin', errors: [404] },
-  { method: 'post', path: '/v1/keys', summary: 'Create an API key; the key is shown in this answer only', tag: 'admin', body: CreateKeyBody, status: 201, errors: [404] },
+  { method: 'post', path: '/v1/keys', summary: 'Create an API key; the key is shown in this answer only', tag: 'admin', body: CreateKeyBody, status: 201, errors: [404], links: { 'delete /v1/keys/:id': '$response.body#/id' } },
   { method: 'delete', path: '/v1/keys/:id', summary: 'Revoke an API key (effective at once)', tag: 'admin', errors: [404] },
   { method: 'get', path: '/v1/cache', summary: 'Semantic cache: backend, entries, threshold, TTL, store state', tag: 'admin', errors: [404] },
   { method: 'delete', path: '/v1/cache', summary: 'Flush the semantic cache (every replica)', tag: 'admin', errors: [404, 503] },
@@ -135,7 +137,7 @@ export function buildOpenApi(version: string, options: ApiSpecOptions = { auth: 
       parameters: [{ name: 'X-Request-ID', in: 'header', required: false, description: 'Your id for this request (echoed back when sane).', schema: { type: 'string' } }, ...params],
       ...(op.body ? { requestBody: { required: true, content } } : {}),
       responses: {
-        [String(op.status ?? 200)]: successResponse(op.success ?? 'json', op.status === 201 ? 'created' : 'success', limited),
+        [String(op.status ?? 200)]: { ...successResponse(op.success ?? 'json', op.status === 201 ? 'created' : 'success', limited), ...linksOf(op) },
         ...Object.fromEntries(statuses.map((s) => [String(s), errorResponse(s)])),
       },
     };
@@ -166,6 +168,17 @@ export function buildOpenApi(version: string, options: ApiSpecOptions = { auth: 
 }
 
 /** `POST /v1/models/:id/load` → `post_v1_models_id_load`. */
-function operationId(op: ApiOperation): string {
+function operationId(op: Pick<ApiOperation, 'method' | 'path'>): string {
   return `${op.method}_${op.path.replace(/[^A-Za-z0-9]+/g, '_').replace(/^_+|_+$/g, '')}`;
+}
+
+/** The success answer's links (what a client, or a stateful fuzzer, can do next with what it created). */
+function linksOf(op: ApiOperation): Record<string, unknown> {
+  if (!op.links) return {};
+  const links = Object.entries(op.links).map(([target, id]) => {
+    const [method = '', path = ''] = target.split(' ');
+    const operationId_ = operationId({ method: method as ApiOperation['method'], path });
+    return [operationId_, { operationId: operationId_, parameters: { id } }];
+  });
+  return { links: Object.fromEntries(links) };
 }
