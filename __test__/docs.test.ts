@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { Engine } from '../src/engine/index.ts';
 import { createApp } from '../src/http/app.ts';
 import { API_OPERATIONS, buildOpenApi } from '../src/http/api-spec.ts';
+import { SUCCESS_SCHEMAS } from '../src/http/api-success.ts';
 import { listRoutes } from '../src/http/route-list.ts';
 import { Metrics } from '../src/services/metrics.ts';
 import { ModelService } from '../src/services/model-service.ts';
@@ -110,6 +111,11 @@ describe('api docs', () => {
     for (const p of Object.values(paths)) for (const o of Object.values(p)) walk(o.requestBody?.content['application/json']?.schema);
     assert.ok(objects.length > 20);
     for (const o of objects) assert.equal(o['additionalProperties'], true);
+  });
+
+  it('has a success schema for every operation that answers JSON, and none for others', () => {
+    const json = API_OPERATIONS.filter((o) => (o.success ?? 'json') === 'json' || o.success === 'json-or-sse').map((o) => `${o.method.toUpperCase()} ${o.path}`);
+    assert.deepEqual(Object.keys(SUCCESS_SCHEMAS).sort(), json.sort());
   });
 
   it('serves Swagger UI from local files', async () => {

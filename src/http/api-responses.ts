@@ -94,15 +94,15 @@ const OPENAI_EVENTS = {
 };
 
 /** The documented success response. */
-export function successResponse(kind: SuccessKind, description: string, limited: boolean): Record<string, unknown> {
+export function successResponse(kind: SuccessKind, description: string, limited: boolean, schema: Record<string, unknown> = {}): Record<string, unknown> {
   const content =
     kind === 'sse'
       ? { 'text/event-stream': CANDELA_EVENTS }
       : kind === 'json-or-sse'
-        ? { 'application/json': { schema: {} }, 'text/event-stream': OPENAI_EVENTS }
+        ? { 'application/json': { schema }, 'text/event-stream': OPENAI_EVENTS }
         : kind === 'prometheus'
           ? { 'text/plain': { schema: { type: 'string' }, description: 'Prometheus text exposition format, version 0.0.4.' } }
-          : { 'application/json': { schema: {} } };
+          : { 'application/json': { schema } };
   return { description, headers: limited ? { ...REQUEST_ID, ...LIMIT_HEADERS } : REQUEST_ID, content };
 }
 

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { PROBE_PATHS, requiredScope } from './access.ts';
 import { ERROR_SCHEMAS, HEADERS, errorResponse, errorStatuses, successResponse, type SuccessKind } from './api-responses.ts';
+import { SUCCESS_SCHEMAS } from './api-success.ts';
 import { CreateKeyBody } from './routes/admin.ts';
 import { AddDocumentsBody } from './routes/documents.ts';
 import { OpenAiBody, TeiBody } from './routes/embeddings.ts';
@@ -31,6 +32,8 @@ export interface ApiOperation {
   status?: 200 | 201;
   /** Error statuses the route itself can answer with (the middleware's are added: see {@link errorStatuses}). */
   errors?: readonly number[];
+  /** Error statuses whose body is the success body (readiness answers 503 with its report). */
+  sameBodyOn?: readonly number[];
   /** OpenAPI links from the success answer: operation (by path `METHOD path`) → its `id` parameter as a runtime expression. */
   links?: Readonly<Record<string, string>>;
 }
@@ -42,7 +45,7 @@ const MODEL = [404, 422, 429, 503] as const;
 export const API_OPERATIONS: readonly ApiOperation[] = [
   { method: 'get', path: '/health', summary: 'Liveness: 200 while the process and its event loop are alive', tag: 'probes' },
   { method: 'get', path: '/health/live', summary: 'Liveness (same as /health)', tag: 'probes' },
-  { method: 'get', path: '/health/ready', summary: 'Readiness: 503 with per-model status until every configured model is ready', tag: 'probes', errors: [503] },
+  { method: 'get', path: '/health/ready', summary: 'Readiness: 503 with per-model status until every configured model is ready', tag: 'probes', sameBodyOn: [503] },
   { method: 'get', path: '/health/gpu', summary: 'Device and memory figures (on CPU: says so, reports process memory)', tag: 'probes' },
   { method: 'get', path: '/health/stats', summary: 'Uptime, models with scheduler counters, settings', tag: 'probes' },
   { method: 'get', path: '/metrics', summary: 'Prometheus metrics', tag: 'probes', success: 'prometheus' },
@@ -124,6 +127,7 @@ export function buildOpenApi(version: string, options: ApiSpecOptions = { auth: 
     // A path segment that is not valid percent-encoding is a 400.
     const own = names.length > 0 ? [400, ...(op.errors ?? [])] : (op.errors ?? []);
     const statuses = errorStatuses({ auth: scope !== null, limited, body: op.body !== undefined }, own);
+    const schema = SUCCESS_SCHEMAS[`${op.method.toUpperCase()} ${op.path}`] ?? {};
     const content: Record<string, unknown> = {};
     if (op.body) content['application/json'] = { schema: bodySchema(op.body) };
     if (op.upload) content['multipart/form-data'] = MULTIPART;
@@ -137,8 +141,9 @@ export function buildOpenApi(version: string, options: ApiSpecOptions = { auth: 
       parameters: [{ name: 'X-Request-ID', in: 'header', required: false, description: 'Your id for this request (echoed back when sane).', schema: { type: 'string' } }, ...params],
       ...(op.body ? { requestBody: { required: true, content } } : {}),
       responses: {
-        [String(op.status ?? 200)]: { ...successResponse(op.success ?? 'json', op.status === 201 ? 'created' : 'success', limited), ...linksOf(op) },
+        [String(op.status ?? 200)]: { ...successResponse(op.success ?? 'json', op.status === 201 ? 'created' : 'success', limited, schema), ...linksOf(op) },
         ...Object.fromEntries(statuses.map((s) => [String(s), errorResponse(s)])),
+        ...Object.fromEntries((op.sameBodyOn ?? []).map((s) => [String(s), successResponse('json', 'the same report, not ready yet', false, schema)])),
       },
     };
   }
