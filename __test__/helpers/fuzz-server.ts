@@ -7,6 +7,7 @@
 import path from 'node:path';
 import { FileKeyStore } from '../../src/services/api-keys.ts';
 import type { RunningServer } from '../../src/http/server.ts';
+import { writeTestModel } from './fixtures.ts';
 import { tempDir } from './paths.ts';
 import { startTinyServer, tinyRagModels } from './tiny-server.ts';
 
@@ -27,12 +28,18 @@ export async function startFuzzServer(options: { auth: boolean }): Promise<FuzzS
     key = (await store.create({ name: 'fuzz', scopes: ['read', 'write', 'admin'] })).key;
     await store.close();
   }
-  const server = await startTinyServer(tinyRagModels(tempDir('candela-fuzz-models-')), {
+  const dir = tempDir('candela-fuzz-models-');
+  // The RAG prompt carries sources from whatever documents the fuzzer added: a
+  // window of 4096 lets most queries be answered rather than refused with
+  // context_overflow; the wall-clock limit keeps long generations short.
+  const models = tinyRagModels(dir).map((m) => (m.role === 'llm' ? { ...m, path: writeTestModel(dir, 'llama', 'q8_0', 4096) } : m));
+  const server = await startTinyServer(models, {
     dataDir,
     keysFile,
     host: '127.0.0.1',
     authEnabled: options.auth,
     metricsAuth: options.auth,
+    generationTimeoutMs: 2000,
   });
   return { server, key };
 }
