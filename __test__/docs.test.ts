@@ -118,6 +118,14 @@ describe('api docs', () => {
     assert.deepEqual(Object.keys(SUCCESS_SCHEMAS).sort(), json.sort());
   });
 
+  it('answers a path segment that is not valid percent-encoding with 400, as documented', async () => {
+    for (const path of ['/v1/models/%ZZ', '/v1/documents/%E0%A4%A']) {
+      const r = await fetch(`${base}${path}`);
+      assert.equal(r.status, 400, path);
+      assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'bad_request');
+    }
+  });
+
   it('serves Swagger UI from local files', async () => {
     const page = await fetch(`${base}/docs`);
     assert.equal(page.status, 200);
