@@ -25,6 +25,10 @@ fi
 step "chromium (Debian package) for the web page's browser tests"
 bash scripts/install-chromium.sh
 
+# The OpenAPI contract fuzz runs schemathesis (PyPI, pinned) from its own venv.
+step "schemathesis (PyPI, pinned, .tools/schemathesis) for the OpenAPI contract fuzz"
+bash scripts/install-schemathesis.sh
+
 # The real-model tests fail (rather than skip) when a default model is missing.
 export CANDELA_REQUIRE_MODELS=1
 # Likewise the Redis suites fail (rather than skip) when redis-server is missing.

@@ -129,7 +129,13 @@ export function createApp(options: AppOptions): express.Express {
   app.use(createJsonBody({ limit: options.bodyLimitBytes, multipart: (req) => req.method === 'POST' && req.path === '/v1/documents' }));
 
   app.use(createMetricsRoutes(options.metrics));
-  app.use(createDocsRoutes(options.version ?? '0.0.0'));
+  app.use(
+    createDocsRoutes(options.version ?? '0.0.0', {
+      auth: Boolean(options.authEnabled && options.keys),
+      metricsAuth: options.metricsAuth ?? false,
+      limited: Boolean(options.limits?.enabled) || (options.maxRequestsPerClient ?? 0) > 0,
+    }),
+  );
   app.use(createWebRoutes());
   app.use(createHealthRoutes({ models: options.models, startedAt: options.startedAt ?? Date.now(), settings: options.settings ?? {}, components: options.components, guards: options.guards }));
   app.use(createModelRoutes(options.models));

@@ -59,5 +59,8 @@ export function toHttpError(err: unknown): HttpError {
     const message = status >= 500 && err.code === 'INTERNAL' ? 'internal engine error' : err.message;
     return new HttpError(status, err.code.toLowerCase(), message, { retryAfter, cause: err });
   }
+  // express's own client errors (a path segment that is not valid percent-encoding: URIError, status 400).
+  const status = (err as { status?: unknown } | null)?.status;
+  if (err instanceof URIError && status === 400) return new HttpError(400, 'bad_request', 'the request path is not valid percent-encoding', { cause: err });
   return new HttpError(500, 'internal_error', 'internal server error', { cause: err });
 }

@@ -8,12 +8,15 @@ import { z } from 'zod';
 import { ApiKeyError, SCOPES, type ApiKeyRecord, type KeyStore } from '../../services/api-keys.ts';
 import type { SemanticCache } from '../../services/cache/semantic-cache.ts';
 import { HttpError } from '../errors.ts';
-import { validate } from '../validate.ts';
+import { trimmedText, validate } from '../validate.ts';
+
+/** What the key store refuses in a name or tenant (see checkLabel in api-keys.ts). */
+const NO_CONTROL = { pattern: new RegExp('^[^\\u0000-\\u001f\\u007f]*$'), message: 'must not contain control characters' };
 
 export const CreateKeyBody = z.object({
-  name: z.string().trim().min(1).max(64),
+  name: trimmedText(1, 64, 'must not be empty', NO_CONTROL),
   scopes: z.array(z.enum(SCOPES)).min(1).default(['read']),
-  tenant: z.string().trim().min(1).max(64).optional(),
+  tenant: trimmedText(1, 64, 'must not be empty', NO_CONTROL).optional(),
 });
 
 /** A key as the API shows it: never the hash. */

@@ -2,7 +2,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import express, { Router } from 'express';
-import { buildOpenApi } from '../api-spec.ts';
+import { buildOpenApi, type ApiSpecOptions } from '../api-spec.ts';
 
 const swaggerDir = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 
@@ -15,11 +15,12 @@ const PAGE = `<!doctype html>
 
 const INIT = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui' });`;
 
-export function createDocsRoutes(version: string): Router {
+/** Serves the document for a server set up as `spec` says (security schemes only when auth is on). */
+export function createDocsRoutes(version: string, spec: ApiSpecOptions): Router {
   const r = Router();
-  const spec = buildOpenApi(version);
+  const document = buildOpenApi(version, spec);
   r.get('/openapi.json', (_req, res) => {
-    res.json(spec);
+    res.json(document);
   });
   r.get('/docs', (_req, res) => {
     res.type('html').send(PAGE);

@@ -9,17 +9,17 @@ import { documentIdFromFilename } from '../../services/document-store.ts';
 import { DocumentError, type DocumentService } from '../../services/documents.ts';
 import { HttpError } from '../errors.ts';
 import { readTextUpload } from '../multipart.ts';
-import { validate } from '../validate.ts';
+import { trimmedText, validate } from '../validate.ts';
 
 /** Most documents one request may add. */
 export const MAX_DOCUMENTS_PER_REQUEST = 100;
 
 const Doc = z.object({
-  text: z.string().trim().min(1, 'must not be empty'),
+  text: trimmedText(1, undefined, 'must not be empty'),
   title: z.string().max(500).optional(),
   id: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'letters, digits, - and _ only (1-128)').optional(),
 });
-export const AddDocumentsBody = z.union([Doc, z.object({ documents: z.array(Doc).min(1) })]);
+export const AddDocumentsBody = z.union([Doc, z.object({ documents: z.array(Doc).min(1).meta({ maxItems: MAX_DOCUMENTS_PER_REQUEST }) })]);
 
 export function createDocumentRoutes(docs: () => DocumentService | undefined, options: { uploadLimitBytes: number }): Router {
   const r = Router();

@@ -17,12 +17,12 @@ export const MAX_EMBED_INPUTS = 256;
 
 const Text = z.string().min(1, 'must not be empty');
 export const TeiBody = z.object({
-  inputs: z.union([Text, z.array(Text).min(1)]),
+  inputs: z.union([Text, z.array(Text).min(1).meta({ maxItems: MAX_EMBED_INPUTS })]),
   model: z.string().min(1).optional(),
   truncate: z.boolean().default(false),
 });
 export const OpenAiBody = z.object({
-  input: z.union([Text, z.array(Text).min(1)]),
+  input: z.union([Text, z.array(Text).min(1).meta({ maxItems: MAX_EMBED_INPUTS })]),
   model: z.string().min(1).optional(),
   encoding_format: z.enum(['float', 'base64']).default('float'),
   dimensions: z.number().int().positive().optional(),
@@ -57,7 +57,7 @@ export function createEmbeddingRoutes(models: ModelService, inference: Inference
     if (signal.aborted) return; // the client is gone
     const dims = vectors[0]?.length ?? 0;
     if (body.dimensions !== undefined && body.dimensions !== dims) {
-      throw new HttpError(422, 'invalid_request', `model '${model}' produces ${dims} dimensions; it cannot give ${body.dimensions}`, { param: 'dimensions' });
+      throw new HttpError(422, 'invalid_dimensions', `model '${model}' produces ${dims} dimensions; it cannot give ${body.dimensions}`, { param: 'dimensions' });
     }
     res.json({
       object: 'list',

@@ -40,7 +40,9 @@ export const GenerateBody = z
     messages: z.array(Message).min(1).optional(),
     ...SamplingFields,
   })
-  .refine((b) => (b.prompt === undefined) !== (b.messages === undefined), { message: 'give exactly one of prompt or messages', path: ['prompt'] });
+  .refine((b) => (b.prompt === undefined) !== (b.messages === undefined), { message: 'give exactly one of prompt or messages', path: ['prompt'] })
+  // The refinement in JSON Schema terms, for the OpenAPI document.
+  .meta({ oneOf: [{ required: ['prompt'] }, { required: ['messages'] }] });
 
 type GenerateBody = z.infer<typeof GenerateBody>;
 

@@ -12,7 +12,7 @@ import { RagUnavailableError, type CacheStatus, type RagCached, type RagRequest,
 import { HttpError, toHttpError } from '../errors.ts';
 import { requestIdOf } from '../middleware/request-id.ts';
 import { clientGone, openSse } from '../sse.ts';
-import { validate } from '../validate.ts';
+import { trimmedText, validate } from '../validate.ts';
 import { contextOf } from '../middleware/request-context.ts';
 import { usageJson } from '../route-helpers.ts';
 
@@ -20,7 +20,7 @@ import { usageJson } from '../route-helpers.ts';
 export const MAX_BATCH_QUERIES = 50;
 
 export const QueryBody = z.object({
-  query: z.string().trim().min(3, 'must be at least 3 characters').max(4000),
+  query: trimmedText(3, 4000, 'must be at least 3 characters'),
   top_k_retrieve: z.number().int().min(1).max(50).default(20),
   top_k_rerank: z.number().int().min(1).max(20).default(3),
   max_tokens: z.number().int().min(1).max(4096).default(80),
@@ -32,11 +32,12 @@ export const QueryBody = z.object({
   /** Keep generating past end-of-sequence tokens (vLLM's extension; benchmarks and load tests). */
   ignore_eos: z.boolean().default(false),
   /** Replaces the server's RAG system prompt (CANDELA_RAG_SYSTEM_PROMPT) for this query; part of the cache scope. */
-  system_prompt: z.string().trim().min(1, 'must not be empty').max(20_000).optional(),
+  system_prompt: trimmedText(1, 20_000, 'must not be empty').optional(),
 });
 type QueryBody = z.infer<typeof QueryBody>;
 
-export const BatchBody = z.object({ queries: z.array(z.unknown()).min(1, 'give at least one query') });
+/** Items are validated one by one (a bad one is an error in its place); more than {@link MAX_BATCH_QUERIES} is a 413. */
+export const BatchBody = z.object({ queries: z.array(z.unknown()).min(1, 'give at least one query').meta({ maxItems: MAX_BATCH_QUERIES }) });
 
 function toRequest(b: QueryBody): RagRequest {
   return {

@@ -22,7 +22,7 @@ const Doc = z.union([z.string().min(1, 'must not be empty'), z.object({ text: z.
 export const RerankBody = z.object({
   model: z.string().min(1).optional(),
   query: z.string().min(1, 'must not be empty'),
-  documents: z.array(Doc).min(1),
+  documents: z.array(Doc).min(1).meta({ maxItems: MAX_RERANK_DOCUMENTS }),
   top_n: z.number().int().min(1).optional(),
   return_documents: z.boolean().default(false),
   truncate: z.boolean().default(true),

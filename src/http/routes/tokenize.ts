@@ -11,13 +11,13 @@ const MAX_BATCH = 256;
 
 export const TokenizeBody = z.object({
   model: z.string().min(1).optional(),
-  text: z.union([z.string(), z.array(z.string())]),
+  text: z.union([z.string(), z.array(z.string()).meta({ maxItems: MAX_BATCH })]),
   add_special_tokens: z.boolean().default(false),
 });
 
 export const DetokenizeBody = z.object({
   model: z.string().min(1).optional(),
-  tokens: z.union([z.array(z.number().int().nonnegative()), z.array(z.array(z.number().int().nonnegative()))]),
+  tokens: z.union([z.array(z.number().int().nonnegative()), z.array(z.array(z.number().int().nonnegative())).meta({ maxItems: MAX_BATCH })]),
   skip_special_tokens: z.boolean().default(false),
 });
 
