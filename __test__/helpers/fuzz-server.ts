@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { FileKeyStore } from '../../src/services/api-keys.ts';
-import type { RunningServer } from '../../src/http/server.ts';
+import type { RunningServer } from '../../src/bootstrap.ts';
 import { writeTestModel } from './fixtures.ts';
 import { tempDir } from './paths.ts';
 import { startTinyServer, tinyRagModels } from './tiny-server.ts';
