@@ -12,6 +12,7 @@ import { GenerateBody } from './routes/generate.ts';
 import { ChatBody, CompletionBody } from './routes/openai.ts';
 import { BatchBody, QueryBody } from './routes/query.ts';
 import { RerankBody } from './routes/rerank.ts';
+import { SearchBody } from './routes/search.ts';
 import { DetokenizeBody, TokenizeBody } from './routes/tokenize.ts';
 
 /** One documented operation. */
@@ -47,6 +48,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
   { method: 'get', path: '/v1/documents', summary: 'List documents and the corpus version', tag: 'documents' },
   { method: 'get', path: '/v1/documents/:id', summary: 'One document with its chunks', tag: 'documents' },
   { method: 'delete', path: '/v1/documents/:id', summary: 'Delete a document', tag: 'documents' },
+  { method: 'post', path: '/v1/search', summary: 'Ranked chunks for a query (dense or hybrid BM25 + dense, optional rerank) with scores and stage timings; no generation', tag: 'rag', body: SearchBody },
   { method: 'post', path: '/v1/query', summary: 'Answer a question from the documents (retrieve, rerank, generate)', tag: 'rag', body: QueryBody },
   { method: 'post', path: '/v1/query/stream', summary: 'RAG answer streamed as SSE: meta, token…, done | error', tag: 'rag', body: QueryBody, stream: true },
   { method: 'post', path: '/v1/batch', summary: 'Up to 50 queries, run concurrently; results in order, errors per item', tag: 'rag', body: BatchBody },

@@ -1,7 +1,8 @@
 /**
- * The RAG pipeline: embed the query, retrieve the nearest chunks, rerank
- * them with the cross-encoder when one is loaded, and generate an answer
- * from a prompt that cites the chunks as numbered sources.
+ * The RAG pipeline: embed the query, retrieve chunks (dense or hybrid, see
+ * retrieval/retriever.ts), rerank them with the cross-encoder when one is
+ * loaded, and generate an answer from a prompt that cites the chunks as
+ * numbered sources.
  * No express types here; the routes stream or collect the generation.
  */
 import type { Generation, GenerationResult } from '../engine/index.ts';
@@ -10,6 +11,7 @@ import type { CacheHit, SemanticCache } from './cache/semantic-cache.ts';
 import type { DocumentService } from './documents.ts';
 import { DEFAULT_TENANT, type ModelService, type RequestContext } from './model-service.ts';
 import { DEFAULT_RAG_LAYOUT, DEFAULT_RAG_SYSTEM_PROMPT, ragMessages, type RagLayout } from './rag-prompt.ts';
+import { RetrievalUnavailableError, type RetrievalMode, type Retriever } from './retrieval/retriever.ts';
 
 /** A validated RAG request. */
 export interface RagRequest {
@@ -25,6 +27,8 @@ export interface RagRequest {
   ignoreEos?: boolean;
   /** Replaces the server's system prompt for this query (part of the cache scope). */
   systemPrompt?: string | undefined;
+  /** Dense or hybrid retrieval (default: the retriever's, hybrid unless a reranker is loaded); part of the cache scope. */
+  retrieval?: RetrievalMode | undefined;
 }
 
 /** A RAG answer as the cache keeps it. */
@@ -52,7 +56,7 @@ export interface RagCached {
 export interface RagSource {
   id: string;
   title: string;
-  /** Cross-encoder logit when reranked, cosine similarity otherwise. */
+  /** Cross-encoder logit when reranked, else the fused (RRF) score in hybrid mode, else cosine similarity. */
   score: number;
   text: string;
 }
@@ -62,6 +66,8 @@ export interface RagRun {
   model: string;
   sources: RagSource[];
   reranked: boolean;
+  /** The retrieval mode that ran. */
+  mode: RetrievalMode;
   retrievalMs: number;
   rerankMs: number;
   generation: Generation;
@@ -70,7 +76,7 @@ export interface RagRun {
 }
 
 /** Raised when a RAG query cannot run (no documents service, no LLM). */
-export class RagUnavailableError extends Error {
+export class RagUnavailableError extends RetrievalUnavailableError {
   override name = 'RagUnavailableError';
 }
 
@@ -85,6 +91,7 @@ export interface RagPromptSettings {
 export class RagService {
   readonly #models: ModelService;
   readonly #documents: () => DocumentService | undefined;
+  readonly #retriever: Retriever;
   readonly #onStages: ((retrievalMs: number, rerankMs: number | undefined) => void) | undefined;
   readonly #cache: SemanticCache | undefined;
   readonly #system: string;
@@ -93,6 +100,8 @@ export class RagService {
   constructor(options: {
     models: ModelService;
     documents: () => DocumentService | undefined;
+    /** The retrieval the RAG routes and POST /v1/search share. */
+    retriever: Retriever;
     /** Stage timings of every query (metrics); rerank undefined when no reranker ran. */
     onStages?: (retrievalMs: number, rerankMs: number | undefined) => void;
     cache?: SemanticCache | undefined;
@@ -100,6 +109,7 @@ export class RagService {
   }) {
     this.#models = options.models;
     this.#documents = options.documents;
+    this.#retriever = options.retriever;
     this.#onStages = options.onStages;
     this.#cache = options.cache;
     this.#system = options.prompt?.system ?? DEFAULT_RAG_SYSTEM_PROMPT;
@@ -115,10 +125,10 @@ export class RagService {
     if (!docs) throw new RagUnavailableError('retrieval needs an embedding model, and none is ready');
     const model = req.model ?? this.#models.defaultModel('llm');
     if (!model) throw new RagUnavailableError('no LLM is configured on this server');
-    const engine = this.#models.engine;
-    const embedder = this.#models.defaultModel('embedder')!;
-    const rerankerName = this.#models.defaultModel('reranker');
-    const reranker = rerankerName && engine.listModels().some((m) => m.name === rerankerName && m.status === 'ready') ? rerankerName : undefined;
+    const retriever = this.#retriever;
+    const embedder = retriever.embedder()!;
+    const reranker = retriever.reranker();
+    const mode = req.retrieval ?? retriever.defaultMode();
 
     const cache = req.cache === false ? undefined : this.#cache;
     const system = req.systemPrompt ?? this.#system;
@@ -135,7 +145,7 @@ export class RagService {
         ...(layout === DEFAULT_RAG_LAYOUT ? {} : { layout }),
       },
       system,
-      retrieval: { embedder, reranker: reranker ?? null, top_k_retrieve: req.topKRetrieve, top_k_rerank: req.topKRerank },
+      retrieval: { embedder, reranker: reranker ?? null, top_k_retrieve: req.topKRetrieve, top_k_rerank: req.topKRerank, mode },
       corpus: docs.version,
       tenant: ctx.tenant,
     };
@@ -147,25 +157,18 @@ export class RagService {
       if (hit) return { kind: 'cached', cache: 'exact', hit, lookupMs: performance.now() - lookupStart };
     }
 
-    let t = performance.now();
-    const [q] = await engine.embed(embedder, [req.query], { truncate: true });
+    const t = performance.now();
+    const q = await retriever.embedQuery(req.query);
+    const embedMs = performance.now() - t;
     if (cache) {
-      const hit = await cache.semantic<CachedRagAnswer>(scope, req.query, q!);
+      const hit = await cache.semantic<CachedRagAnswer>(scope, req.query, q);
       if (hit) return { kind: 'cached', cache: 'semantic', hit, lookupMs: performance.now() - lookupStart };
     }
-    const hits = docs.search(q!, req.topKRetrieve);
-    const retrievalMs = performance.now() - t;
-
-    let sources: RagSource[] = hits.map((h) => ({ id: h.docId, title: h.title, score: h.score, text: h.text }));
-    let reranked = false;
-    t = performance.now();
-    if (reranker && sources.length > 0) {
-      const scores = await engine.rerank(reranker, req.query, sources.map((s) => s.text));
-      sources = sources.map((s, i) => ({ ...s, score: scores[i]! })).sort((a, b) => b.score - a.score);
-      reranked = true;
-    }
-    const rerankMs = performance.now() - t;
-    sources = sources.slice(0, req.topKRerank);
+    const found = await retriever.retrieve({ query: req.query, vector: q, k: req.topKRetrieve, keep: req.topKRerank, mode, rerank: reranker !== undefined });
+    const { timings, reranked } = found;
+    const retrievalMs = embedMs + timings.dense_ms + timings.bm25_ms + timings.fuse_ms;
+    const rerankMs = timings.rerank_ms;
+    const sources: RagSource[] = found.hits.map((h) => ({ id: h.docId, title: h.title, score: h.score, text: h.text }));
     this.#onStages?.(retrievalMs, reranked ? rerankMs : undefined);
 
     const generation = await this.#models.generate(
@@ -179,10 +182,10 @@ export class RagService {
       void generation.result.then((r: GenerationResult) => {
         if ((r.finishReason === 'stop' || r.finishReason === 'length') && r.text.trim() !== '') {
           const payload: CachedRagAnswer = { answer: r.text, model, sources, reranked, finishReason: r.finishReason, usage: r.usage };
-          return cache.put(scope, req.query, q!, payload);
+          return cache.put(scope, req.query, q, payload);
         }
       });
     }
-    return { kind: 'run', cache: cache ? 'miss' : 'off', model, sources, reranked, retrievalMs, rerankMs, generation };
+    return { kind: 'run', cache: cache ? 'miss' : 'off', model, sources, reranked, mode, retrievalMs, rerankMs, generation };
   }
 }
