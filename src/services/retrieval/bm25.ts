@@ -69,7 +69,7 @@ export class Bm25Index {
     }
     for (const [term, n] of tf) {
       let p = this.#postings.get(term);
-      if (!p) this.#postings.set(term, (p = new Map()));
+      if (!p) this.#postings.set(term, (p = new Map<number, number>()));
       p.set(slot, n);
     }
     this.#slotOf.set(id, slot);
