@@ -26,9 +26,13 @@ export function stemS(word: string): string {
 /** The index terms of `text`, in order (repeats kept: they are term frequencies). */
 export function analyze(text: string): string[] {
   const out: string[] = [];
-  for (const m of text.normalize('NFKC').toLowerCase().matchAll(/[\p{L}\p{N}]+/gu)) {
-    const w = m[0];
-    if (!STOP_WORDS.has(w)) out.push(stemS(w));
+  // NFKC folds compatibility forms (ligatures, full-width letters); plain ASCII has none, and is most text.
+  const folded = (ASCII.test(text) ? text : text.normalize('NFKC')).toLowerCase();
+  for (const w of folded.split(SEPARATORS)) {
+    if (w !== '' && !STOP_WORDS.has(w)) out.push(stemS(w));
   }
   return out;
 }
+
+const ASCII = /^[\x00-\x7f]*$/;
+const SEPARATORS = /[^\p{L}\p{N}]+/u;
