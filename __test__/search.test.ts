@@ -151,5 +151,17 @@ describe('POST /v1/search', () => {
     }
     const bad = await post(withoutReranker, '/v1/query', { query: 'does the dog run', retrieval: 'sparse' });
     assert.equal(bad.status, 422);
+    const batch = await post(withoutReranker, '/v1/batch', {
+      queries: [
+        { query: 'where is the cat', retrieval: 'dense', max_tokens: 2, include_sources: true },
+        { query: 'where is the cat', retrieval: 'hybrid', max_tokens: 2, include_sources: true },
+        { query: 'where is the cat', retrieval: 'sparse' },
+      ],
+    });
+    const items = ((await batch.json()) as { data: { sources?: unknown[]; status?: number; error?: { param: string } }[] }).data;
+    assert.equal(items[0]!.sources?.length, 3);
+    assert.equal(items[1]!.sources?.length, 3);
+    assert.equal(items[2]!.status, 422);
+    assert.equal(items[2]!.error?.param, 'queries.2.retrieval');
   });
 });
