@@ -135,6 +135,9 @@ describe('semantic cache', () => {
     assert.equal((await query({ query: q, temperature: 0.7 })).xcache, 'miss');
     assert.equal((await query({ query: q, max_tokens: 7 })).xcache, 'miss');
     assert.equal((await query({ query: q, top_k_retrieve: 2 })).xcache, 'miss');
+    // No reranker here, so hybrid is the default: naming it is the same scope, dense is another.
+    assert.equal((await query({ query: q, retrieval: 'hybrid' })).xcache, 'exact');
+    assert.equal((await query({ query: q, retrieval: 'dense' })).xcache, 'miss');
     assert.equal((await query({ query: q }, keyB)).xcache, 'miss', 'another tenant');
     assert.equal((await query({ query: q }, keyB)).xcache, 'exact', 'its own entry');
   });

@@ -106,4 +106,23 @@ describe('VectorIndex', () => {
     expectCode(() => new VectorIndex(0), 'INVALID_INPUT');
     assert.equal(index.size, 0);
   });
+
+  it('searches on the thread pool with the same results and the same error codes', async () => {
+    const index = new VectorIndex(DIM);
+    for (let i = 0; i < 300; i++) index.upsert('s', `e${i}`, unit(i));
+    for (const seed of [5, 77, 301]) assert.deepEqual(await index.searchAsync('s', unit(seed), 7), index.search('s', unit(seed), 7));
+    assert.deepEqual(await index.searchAsync('s', unit(5), 3, 0.99), index.search('s', unit(5), 3, 0.99));
+    assert.deepEqual(await index.searchAsync('nowhere', unit(5), 3), []);
+    for (const [vector, k, message] of [
+      [new Float32Array(3), 1, /3 dimensions/],
+      [unit(1), 0, /k must be/],
+    ] as const) {
+      await assert.rejects(index.searchAsync('s', vector, k), (err: unknown) => {
+        assert.ok(err instanceof EngineError, `expected EngineError, got ${String(err)}`);
+        assert.equal(err.code, 'INVALID_INPUT');
+        assert.match(err.message, message);
+        return true;
+      });
+    }
+  });
 });

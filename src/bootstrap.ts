@@ -38,6 +38,7 @@ import { createApp } from './http/app.ts';
 import { applyServerLimits, CONNECTIONS_CHECKING_INTERVAL_MS } from './http/wire/server-limits.ts';
 import type { RagLayout } from './services/rag-prompt.ts';
 import { RagService } from './services/rag.ts';
+import { Retriever } from './services/retrieval/retriever.ts';
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
@@ -121,10 +122,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let documents: DocumentService | undefined;
   // Documents open (and the demo corpus goes in) once the embedder is ready.
   let documentsState = models.defaultModel('embedder') ? 'loading' : 'disabled';
+  const retriever = new Retriever({ models, inference, documents: () => documents });
   const rag = new RagService({
     models,
     inference,
     documents: () => documents,
+    retriever,
     onStages: (r, k) => metrics.observeRag(r, k),
     cache,
     prompt: { system: config.ragSystemPrompt, ...(options.ragLayout ? { layout: options.ragLayout } : {}) },
@@ -133,6 +136,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     models,
     inference,
     rag,
+    retriever,
     metrics,
     documents: () => documents,
     components: (): Record<string, string> => (documentsState === 'disabled' ? {} : { documents: documentsState }),

@@ -1,5 +1,5 @@
 /**
- * The semantic cache's native vector index: nearest neighbours by cosine
+ * The native vector index (semantic cache keys, document chunks): nearest neighbours by cosine
  * similarity (dot product of L2-normalised vectors) inside one scope. The
  * scan runs in Rust (int8 candidates rescored exactly in f32); every native
  * error becomes an {@link EngineError} (INVALID_INPUT for a wrong
@@ -7,7 +7,7 @@
  */
 import type * as Native from '../../native/node/binding.d.ts';
 import { binding } from './binding.ts';
-import { native } from './errors.ts';
+import { native, nativeAsync } from './errors.ts';
 
 /** A search result: entry id and cosine similarity, best first. */
 export type IndexHit = Native.IndexHit;
@@ -66,5 +66,13 @@ export class VectorIndex {
   /** The `k` entries of `scope` nearest to `vector`, best first, keeping scores >= `minScore`. */
   search(scope: string, vector: Float32Array, k: number, minScore?: number): IndexHit[] {
     return native(() => this.#native.search(scope, vector, k, minScore));
+  }
+
+  /**
+   * {@link search} on libuv's thread pool, so a scan of a large scope never
+   * stalls the event loop; same results, same error codes.
+   */
+  searchAsync(scope: string, vector: Float32Array, k: number, minScore?: number): Promise<IndexHit[]> {
+    return nativeAsync(() => this.#native.searchAsync(scope, vector, k, minScore));
   }
 }

@@ -137,6 +137,24 @@ export const SUCCESS_SCHEMAS: Readonly<Record<string, Schema>> = {
   'GET /v1/documents': listOf(DOCUMENT_SUMMARY, { corpus_version: str }),
   'GET /v1/documents/:id': obj({ id: str, title: str, text: str, created_at: str, chunks: list(str) }, ['id', 'text', 'created_at', 'chunks']),
   'DELETE /v1/documents/:id': obj({ id: str, deleted: { const: true }, corpus_version: str }),
+  'POST /v1/search': listOf(
+    obj({
+      rank: int,
+      document_id: str,
+      title: str,
+      chunk_index: int,
+      text: str,
+      score: num,
+      scores: obj({ dense: num, bm25: nullable(num), fused: nullable(num), rerank: nullable(num) }),
+    }),
+    {
+      retrieval: { type: 'string', enum: ['dense', 'hybrid'] },
+      reranked: bool,
+      models: obj({ embedder: str, reranker: nullable(str) }),
+      timings: obj({ embed_ms: num, dense_ms: num, bm25_ms: num, fuse_ms: num, rerank_ms: num, total_ms: num }),
+      request_id: str,
+    },
+  ),
   'POST /v1/query': QUERY_ANSWER,
   'POST /v1/batch': listOf(
     {

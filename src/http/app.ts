@@ -18,6 +18,7 @@ import type { RateLimits } from '../services/rate-limits.ts';
 import type { Metrics } from '../services/metrics.ts';
 import type { RagService } from '../services/rag.ts';
 import type { InferenceService } from '../services/inference.ts';
+import { Retriever } from '../services/retrieval/retriever.ts';
 import type { ModelService } from '../services/model-service.ts';
 import { HttpError, toHttpError } from './errors.ts';
 import { createHttpMetrics, routeTemplate } from './middleware/http-metrics.ts';
@@ -36,6 +37,7 @@ import { createModelRoutes } from './routes/models.ts';
 import { createOpenAiRoutes } from './routes/openai.ts';
 import { createQueryRoutes } from './routes/query.ts';
 import { createRerankRoutes } from './routes/rerank.ts';
+import { createSearchRoutes } from './routes/search.ts';
 import { createTokenizeRoutes } from './routes/tokenize.ts';
 import { createWebRoutes } from './routes/web.ts';
 import { createBodyTimeout } from './wire/body-timeout.ts';
@@ -50,6 +52,8 @@ export interface AppOptions {
   inference: InferenceService;
   /** The RAG pipeline behind the query routes. */
   rag: RagService;
+  /** The retrieval the RAG pipeline uses, for POST /v1/search (default: one built from models, inference and documents). */
+  retriever?: Retriever;
   metrics: Metrics;
   /** The document service once its embedder is ready (undefined: 503 on document routes). */
   documents?: () => DocumentService | undefined;
@@ -144,6 +148,7 @@ export function createApp(options: AppOptions): express.Express {
   app.use(createRerankRoutes(options.models, options.inference));
   const documents = options.documents ?? (() => undefined);
   app.use(createDocumentRoutes(documents, { uploadLimitBytes: options.bodyLimitBytes }));
+  app.use(createSearchRoutes(options.retriever ?? new Retriever({ models: options.models, inference: options.inference, documents })));
   app.use(createQueryRoutes(options.rag, { heartbeatMs: options.sseHeartbeatMs }));
   app.use(createGenerateRoutes(options.models, options.inference, { heartbeatMs: options.sseHeartbeatMs }));
   app.use(createOpenAiRoutes(options.models, options.inference, { heartbeatMs: options.sseHeartbeatMs }));

@@ -8,7 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Engine } from '../engine/index.ts';
 import { chunkText } from './chunker.ts';
 import { DocumentStore, isValidDocumentId, type StoredDocument } from './document-store.ts';
-import { FlatIndex, type Hit } from './vector-index.ts';
+import { ChunkIndex } from './retrieval/chunk-index.ts';
 
 /** Options of {@link DocumentService}. */
 export interface DocumentServiceOptions {
@@ -42,7 +42,7 @@ const EMBED_BATCH = 32;
 export class DocumentService {
   readonly #o: DocumentServiceOptions;
   readonly #docs = new Map<string, StoredDocument>();
-  readonly #index = new FlatIndex();
+  readonly #index = new ChunkIndex();
   /** XOR of every document's digest: order-free, updated in O(1) per change. */
   readonly #fingerprint = Buffer.alloc(16);
 
@@ -54,7 +54,7 @@ export class DocumentService {
   async open(): Promise<number> {
     for (const d of await this.#o.store.loadAll()) {
       this.#docs.set(d.id, d);
-      this.#index.set(d.id, d.chunks.map((c) => c.embedding));
+      this.#index.set(d.id, d.chunks);
       this.#toggle(d);
     }
     return this.#docs.size;
@@ -104,7 +104,7 @@ export class DocumentService {
     await this.#o.store.put(doc);
     this.#changed(() => {
       this.#docs.set(id, doc);
-      this.#index.set(id, vectors);
+      this.#index.set(id, doc.chunks);
       this.#toggle(doc);
     });
     return summarize(doc);
@@ -130,12 +130,9 @@ export class DocumentService {
     return true;
   }
 
-  /** The `k` chunks nearest to a query embedding, with their text and title. */
-  search(query: Float32Array, k: number): (Hit & { title: string; text: string })[] {
-    return this.#index.search(query, k).map((h) => {
-      const d = this.#docs.get(h.docId)!;
-      return { ...h, title: d.title, text: d.chunks[h.chunk]!.text };
-    });
+  /** The chunks' dense and BM25 indexes (searched by the retriever, services/retrieval/retriever.ts). */
+  get chunks(): ChunkIndex {
+    return this.#index;
   }
 }
 

@@ -1,7 +1,8 @@
 /**
- * The RAG pipeline: embed the query, retrieve the nearest chunks, rerank
- * them with the cross-encoder when one is loaded, and generate an answer
- * from a prompt that cites the chunks as numbered sources.
+ * The RAG pipeline: embed the query, retrieve chunks (dense or hybrid, see
+ * retrieval/retriever.ts), rerank them with the cross-encoder when one is
+ * loaded, and generate an answer from a prompt that cites the chunks as
+ * numbered sources.
  * No express types here; the routes stream or collect the generation.
  */
 import type { Generation, GenerationResult } from '../engine/index.ts';
@@ -11,6 +12,7 @@ import type { DocumentService } from './documents.ts';
 import { DEFAULT_TENANT, type InferenceService, type RequestContext } from './inference.ts';
 import type { ModelService } from './model-service.ts';
 import { DEFAULT_RAG_LAYOUT, DEFAULT_RAG_SYSTEM_PROMPT, ragMessages, type RagLayout } from './rag-prompt.ts';
+import { RetrievalUnavailableError, Retriever, type RetrievalMode } from './retrieval/retriever.ts';
 
 /** A validated RAG request. */
 export interface RagRequest {
@@ -26,6 +28,8 @@ export interface RagRequest {
   ignoreEos?: boolean;
   /** Replaces the server's system prompt for this query (part of the cache scope). */
   systemPrompt?: string | undefined;
+  /** Dense or hybrid retrieval (default: the retriever's, hybrid unless a reranker is loaded); part of the cache scope. */
+  retrieval?: RetrievalMode | undefined;
 }
 
 /** A RAG answer as the cache keeps it. */
@@ -53,7 +57,7 @@ export interface RagCached {
 export interface RagSource {
   id: string;
   title: string;
-  /** Cross-encoder logit when reranked, cosine similarity otherwise. */
+  /** Cross-encoder logit when reranked, else the fused (RRF) score in hybrid mode, else cosine similarity. */
   score: number;
   text: string;
 }
@@ -63,6 +67,8 @@ export interface RagRun {
   model: string;
   sources: RagSource[];
   reranked: boolean;
+  /** The retrieval mode that ran. */
+  mode: RetrievalMode;
   retrievalMs: number;
   rerankMs: number;
   generation: Generation;
@@ -71,7 +77,7 @@ export interface RagRun {
 }
 
 /** Raised when a RAG query cannot run (no documents service, no LLM). */
-export class RagUnavailableError extends Error {
+export class RagUnavailableError extends RetrievalUnavailableError {
   override name = 'RagUnavailableError';
 }
 
@@ -87,6 +93,7 @@ export class RagService {
   readonly #models: ModelService;
   readonly #inference: InferenceService;
   readonly #documents: () => DocumentService | undefined;
+  readonly #retriever: Retriever;
   readonly #onStages: ((retrievalMs: number, rerankMs: number | undefined) => void) | undefined;
   readonly #cache: SemanticCache | undefined;
   readonly #system: string;
@@ -97,6 +104,8 @@ export class RagService {
     /** The admission path the query's embed, rerank and generation go through. */
     inference: InferenceService;
     documents: () => DocumentService | undefined;
+    /** The retrieval the RAG routes and POST /v1/search share (default: one over `models`, `inference` and `documents`). */
+    retriever?: Retriever;
     /** Stage timings of every query (metrics); rerank undefined when no reranker ran. */
     onStages?: (retrievalMs: number, rerankMs: number | undefined) => void;
     cache?: SemanticCache | undefined;
@@ -105,6 +114,7 @@ export class RagService {
     this.#models = options.models;
     this.#inference = options.inference;
     this.#documents = options.documents;
+    this.#retriever = options.retriever ?? new Retriever({ models: options.models, inference: options.inference, documents: options.documents });
     this.#onStages = options.onStages;
     this.#cache = options.cache;
     this.#system = options.prompt?.system ?? DEFAULT_RAG_SYSTEM_PROMPT;
@@ -120,9 +130,10 @@ export class RagService {
     if (!docs) throw new RagUnavailableError('retrieval needs an embedding model, and none is ready');
     const model = req.model ?? this.#models.defaultModel('llm');
     if (!model) throw new RagUnavailableError('no LLM is configured on this server');
-    const embedder = this.#models.defaultModel('embedder')!;
-    const rerankerName = this.#models.defaultModel('reranker');
-    const reranker = rerankerName && this.#models.isReady(rerankerName) ? rerankerName : undefined;
+    const retriever = this.#retriever;
+    const embedder = retriever.embedder()!;
+    const reranker = retriever.reranker();
+    const mode = req.retrieval ?? retriever.defaultMode();
 
     const cache = req.cache === false ? undefined : this.#cache;
     const system = req.systemPrompt ?? this.#system;
@@ -139,7 +150,7 @@ export class RagService {
         ...(layout === DEFAULT_RAG_LAYOUT ? {} : { layout }),
       },
       system,
-      retrieval: { embedder, reranker: reranker ?? null, top_k_retrieve: req.topKRetrieve, top_k_rerank: req.topKRerank },
+      retrieval: { embedder, reranker: reranker ?? null, top_k_retrieve: req.topKRetrieve, top_k_rerank: req.topKRerank, mode },
       corpus: docs.version,
       tenant: ctx.tenant,
     };
@@ -151,25 +162,18 @@ export class RagService {
       if (hit) return { kind: 'cached', cache: 'exact', hit, lookupMs: performance.now() - lookupStart };
     }
 
-    let t = performance.now();
-    const [q] = await this.#inference.embed(embedder, [req.query], { truncate: true, signal }, ctx);
+    const t = performance.now();
+    const q = await retriever.embedQuery(req.query, signal, ctx);
+    const embedMs = performance.now() - t;
     if (cache) {
-      const hit = await cache.semantic<CachedRagAnswer>(scope, req.query, q!);
+      const hit = await cache.semantic<CachedRagAnswer>(scope, req.query, q);
       if (hit) return { kind: 'cached', cache: 'semantic', hit, lookupMs: performance.now() - lookupStart };
     }
-    const hits = docs.search(q!, req.topKRetrieve);
-    const retrievalMs = performance.now() - t;
-
-    let sources: RagSource[] = hits.map((h) => ({ id: h.docId, title: h.title, score: h.score, text: h.text }));
-    let reranked = false;
-    t = performance.now();
-    if (reranker && sources.length > 0) {
-      const scores = await this.#inference.rerank(reranker, req.query, sources.map((s) => s.text), { signal }, ctx);
-      sources = sources.map((s, i) => ({ ...s, score: scores[i]! })).sort((a, b) => b.score - a.score);
-      reranked = true;
-    }
-    const rerankMs = performance.now() - t;
-    sources = sources.slice(0, req.topKRerank);
+    const found = await retriever.retrieve({ query: req.query, vector: q, k: req.topKRetrieve, keep: req.topKRerank, mode, rerank: reranker !== undefined, signal, ctx });
+    const { timings, reranked } = found;
+    const retrievalMs = embedMs + timings.dense_ms + timings.bm25_ms + timings.fuse_ms;
+    const rerankMs = timings.rerank_ms;
+    const sources: RagSource[] = found.hits.map((h) => ({ id: h.docId, title: h.title, score: h.score, text: h.text }));
     this.#onStages?.(retrievalMs, reranked ? rerankMs : undefined);
 
     const generation = await this.#inference.generate(
@@ -183,10 +187,10 @@ export class RagService {
       void generation.result.then((r: GenerationResult) => {
         if ((r.finishReason === 'stop' || r.finishReason === 'length') && r.text.trim() !== '') {
           const payload: CachedRagAnswer = { answer: r.text, model, sources, reranked, finishReason: r.finishReason, usage: r.usage };
-          return cache.put(scope, req.query, q!, payload);
+          return cache.put(scope, req.query, q, payload);
         }
       });
     }
-    return { kind: 'run', cache: cache ? 'miss' : 'off', model, sources, reranked, retrievalMs, rerankMs, generation };
+    return { kind: 'run', cache: cache ? 'miss' : 'off', model, sources, reranked, mode, retrievalMs, rerankMs, generation };
   }
 }

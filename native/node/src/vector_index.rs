@@ -1,13 +1,17 @@
-//! The semantic cache's scoped vector index (`candela_engine::index`) as a JS
-//! class. Methods are synchronous: a search over 100k vectors takes a few
-//! milliseconds, less than handing it to another thread and back would add.
-//! Query vectors are read in place from the caller's Float32Array.
+//! The scoped vector index (`candela_engine::index`) as a JS class, used by
+//! the semantic cache and the document index. `search` runs on the calling
+//! (JS) thread and reads the query in place: right for small scopes, where a
+//! hop to another thread would cost more than the scan. `searchAsync` runs
+//! the scan on libuv's thread pool so that a large scope (100k vectors take
+//! several milliseconds) never stalls the event loop; writers wait for
+//! in-flight scans through the lock.
 
-use crate::convert::{to_napi, Code};
-use candela_engine::index;
+use crate::convert::{coded_js_error, to_napi, Code};
+use candela_engine::error::panic_message;
+use candela_engine::{index, EngineError};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// One search result: an entry id and its cosine similarity to the query.
 #[napi(object)]
@@ -19,7 +23,47 @@ pub struct IndexHit {
 /// Nearest-neighbour index over L2-normalised vectors, partitioned by scope.
 #[napi]
 pub struct VectorIndex {
-    inner: RwLock<index::VectorIndex>,
+    inner: Arc<RwLock<index::VectorIndex>>,
+}
+
+// A panic under the lock cannot leave the index half-updated in a way later
+// calls trip over, so a poisoned lock is simply taken over.
+fn read_lock(lock: &RwLock<index::VectorIndex>) -> RwLockReadGuard<'_, index::VectorIndex> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A search on libuv's thread pool; rejects with the engine's error code.
+pub struct SearchTask {
+    index: Arc<RwLock<index::VectorIndex>>,
+    scope: String,
+    query: Vec<f32>,
+    k: usize,
+    min_score: Option<f32>,
+    /// The engine code of a failed search, for `reject`.
+    failed: Option<&'static str>,
+}
+
+impl Task for SearchTask {
+    type Output = Vec<(String, f32)>;
+    type JsValue = Vec<IndexHit>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let run = || read_lock(&self.index).search(&self.scope, &self.query, self.k, self.min_score);
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+            .unwrap_or_else(|p| Err(EngineError::Internal(format!("panic in the index: {}", panic_message(p.as_ref())))));
+        out.map_err(|e| {
+            self.failed = Some(e.code().as_str());
+            Error::new(Status::GenericFailure, e.to_string())
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, hits: Self::Output) -> Result<Self::JsValue> {
+        Ok(hits.into_iter().map(|(id, score)| IndexHit { id, score: score as f64 }).collect())
+    }
+
+    fn reject(&mut self, env: Env, err: Error) -> Result<Self::JsValue> {
+        Err(coded_js_error(&env, self.failed.unwrap_or("INTERNAL"), &err.reason))
+    }
 }
 
 #[napi]
@@ -30,13 +74,11 @@ impl VectorIndex {
     pub fn new(dim: u32, scan_threads: Option<u32>) -> Result<Self, Code> {
         let mut inner = index::VectorIndex::new(dim as usize).map_err(to_napi)?;
         inner.set_scan_threads(scan_threads.unwrap_or(0) as usize);
-        Ok(Self { inner: RwLock::new(inner) })
+        Ok(Self { inner: Arc::new(RwLock::new(inner)) })
     }
 
-    // A panic under the lock cannot leave the index half-updated in a way
-    // later calls trip over, so a poisoned lock is simply taken over.
     fn read(&self) -> RwLockReadGuard<'_, index::VectorIndex> {
-        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+        read_lock(&self.inner)
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, index::VectorIndex> {
@@ -95,5 +137,22 @@ impl VectorIndex {
     pub fn search(&self, scope: String, vector: Float32ArraySlice, k: u32, min_score: Option<f64>) -> Result<Vec<IndexHit>, Code> {
         let hits = self.read().search(&scope, &vector, k as usize, min_score.map(|m| m as f32)).map_err(to_napi)?;
         Ok(hits.into_iter().map(|(id, score)| IndexHit { id, score: score as f64 }).collect())
+    }
+
+    /// `search` on libuv's thread pool (the query is copied): resolves with
+    /// the same hits, rejects with the same error codes.
+    #[napi(
+        ts_args_type = "scope: string, vector: Float32Array, k: number, minScore?: number | undefined | null",
+        ts_return_type = "Promise<Array<IndexHit>>"
+    )]
+    pub fn search_async(&self, scope: String, vector: Float32ArraySlice, k: u32, min_score: Option<f64>) -> AsyncTask<SearchTask> {
+        AsyncTask::new(SearchTask {
+            index: self.inner.clone(),
+            scope,
+            query: vector.to_vec(),
+            k: k as usize,
+            min_score: min_score.map(|m| m as f32),
+            failed: None,
+        })
     }
 }

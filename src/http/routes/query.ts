@@ -8,7 +8,8 @@ import { z } from 'zod';
 import type { GenerationResult } from '../../engine/index.ts';
 import type { RequestContext } from '../../services/inference.ts';
 import { citationsOf } from '../../services/citations.ts';
-import { RagUnavailableError, type CacheStatus, type RagCached, type RagRequest, type RagRun, type RagService, type RagSource } from '../../services/rag.ts';
+import { RETRIEVAL_MODES, RetrievalUnavailableError } from '../../services/retrieval/retriever.ts';
+import { type CacheStatus, type RagCached, type RagRequest, type RagRun, type RagService, type RagSource } from '../../services/rag.ts';
 import { HttpError, toHttpError } from '../errors.ts';
 import { requestIdOf } from '../middleware/request-id.ts';
 import { clientGone, openSse } from '../sse.ts';
@@ -33,6 +34,8 @@ export const QueryBody = z.object({
   ignore_eos: z.boolean().default(false),
   /** Replaces the server's RAG system prompt (CANDELA_RAG_SYSTEM_PROMPT) for this query; part of the cache scope. */
   system_prompt: trimmedText(1, 20_000, 'must not be empty').optional(),
+  /** Dense vectors only, or dense + BM25 fused by reciprocal rank (default: hybrid unless a reranker is loaded); part of the cache scope. */
+  retrieval: z.enum(RETRIEVAL_MODES).optional(),
 });
 type QueryBody = z.infer<typeof QueryBody>;
 
@@ -50,6 +53,7 @@ function toRequest(b: QueryBody): RagRequest {
     cache: b.cache,
     ignoreEos: b.ignore_eos,
     systemPrompt: b.system_prompt,
+    retrieval: b.retrieval,
   };
 }
 
@@ -95,7 +99,7 @@ function timingsOut(run: RagRun, r: GenerationResult, started: number) {
 }
 
 function unavailable(e: unknown): never {
-  if (e instanceof RagUnavailableError) throw new HttpError(503, 'rag_unavailable', e.message, { retryAfter: 5 });
+  if (e instanceof RetrievalUnavailableError) throw new HttpError(503, 'rag_unavailable', e.message, { retryAfter: 5 });
   throw e;
 }
 
