@@ -21,7 +21,7 @@ import { MemorySpendStore, RedisSpendStore } from '../services/cost/spend-store.
 import { RateLimits } from '../services/rate-limits.ts';
 import { connectRedis, redactRedisUrl } from '../services/redis.ts';
 import { ingestDemoCorpus } from '../services/demo-corpus.ts';
-import { DocumentStore } from '../services/document-store.ts';
+import { createDocumentStore, type DocumentStore } from '../services/document-store.ts';
 import { DocumentService } from '../services/documents.ts';
 import { Metrics } from '../services/metrics.ts';
 import { ModelService, type ModelSpec } from '../services/model-service.ts';
@@ -100,6 +100,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     generationTimeoutMs: config.generationTimeoutMs,
   });
   let documents: DocumentService | undefined;
+  let documentStore: DocumentStore | undefined;
   // Documents open (and the demo corpus goes in) once the embedder is ready.
   let documentsState = models.defaultModel('embedder') ? 'loading' : 'disabled';
   const app = createApp({
@@ -157,9 +158,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         return;
       }
       try {
+        // With Redis, Redis is the documents' store of record and every replica follows it.
+        documentStore = createDocumentStore({ dataDir: config.dataDir, redis, redisPrefix: config.redisPrefix, logger });
         const service = new DocumentService({
           engine,
-          store: new DocumentStore(config.dataDir),
+          store: documentStore,
           embedder,
           chunkTokens: config.chunkTokens,
           overlapTokens: config.chunkOverlapTokens,
@@ -170,12 +173,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         });
         const n = await service.open();
         if (config.demoCorpus) {
-          const added = await ingestDemoCorpus(service, PROJECT_ROOT, config.dataDir);
+          const added = await ingestDemoCorpus(service, PROJECT_ROOT, documentStore);
           if (added > 0) logger.info({ documents: added }, 'demo corpus ingested (first start)');
         }
         documents = service;
         documentsState = 'ready';
-        logger.info({ documents: service.count, loaded: n, data_dir: config.dataDir }, 'documents ready');
+        logger.info({ documents: service.count, loaded: n, store: documentStore.backend, revision: service.revision, data_dir: config.dataDir }, 'documents ready');
       } catch (err) {
         documentsState = 'failed: could not open the document store';
         logger.error({ err, data_dir: config.dataDir }, 'documents failed to open');
@@ -196,6 +199,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       clearTimeout(timer);
       for (const m of engine.listModels()) engine.unloadModel(m.name);
       await cache?.close();
+      await documentStore?.close();
       if (keys instanceof FileKeyStore) await keys.close();
       redis?.disconnect();
       logger.info('shut down');
