@@ -21,6 +21,10 @@
  * After any read error it re-checks revision and epoch before following on,
  * and reloads when Redis went backwards (restarted empty) or moved on too far.
  *
+ * Connections: its own two, duplicated from the given client: one for
+ * writes and loads that never re-sends a command after a reconnect (a write
+ * answered 503 must not land later by itself), one for the blocking reads.
+ *
  * Threading: one follower loop per store; the listener is called
  * synchronously from it and from `put`/`delete`, never concurrently.
  */
@@ -76,6 +80,8 @@ export interface RedisDocumentStoreOptions {
   /** Key prefix, e.g. `candela:docs:`. */
   prefix: string;
   logger: Logger;
+  /** Stream entries kept (default 10,000); tests use a few to make a replica fall behind the trim. */
+  logMax?: number;
 }
 
 export class RedisDocumentStore implements DocumentStore {
@@ -85,6 +91,7 @@ export class RedisDocumentStore implements DocumentStore {
   readonly #tail: Redis;
   readonly #p: string;
   readonly #logger: Logger;
+  readonly #logMax: number;
   #listener: DocumentChangeListener = () => {};
   /** Revision applied here: every change up to it is in this replica's corpus. */
   #rev = 0;
@@ -98,14 +105,18 @@ export class RedisDocumentStore implements DocumentStore {
   #following: Promise<void> | undefined;
 
   constructor(options: RedisDocumentStoreOptions) {
-    this.#redis = options.redis;
+    // Commands in flight when the connection drops fail instead of being sent again after the reconnect.
+    const noResend = { maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false } as const;
+    this.#redis = options.redis.duplicate({ ...noResend, connectionName: 'candela-docs' });
+    this.#redis.on('error', () => {});
     this.#p = options.prefix;
     this.#logger = options.logger;
+    this.#logMax = options.logMax ?? LOG_MAX;
     this.#redis.defineCommand('candelaDocPut', { numberOfKeys: 5, lua: PUT });
     this.#redis.defineCommand('candelaDocDelete', { numberOfKeys: 5, lua: DELETE });
     this.#scripted = this.#redis as unknown as ScriptedRedis;
     // Blocking reads need their own connection, with a timeout longer than the block.
-    this.#tail = this.#redis.duplicate({ commandTimeout: BLOCK_MS + 8000, connectionName: 'candela-docs-tail' });
+    this.#tail = options.redis.duplicate({ ...noResend, commandTimeout: BLOCK_MS + 8000, connectionName: 'candela-docs-tail' });
     this.#tail.on('error', () => {});
   }
 
@@ -115,6 +126,7 @@ export class RedisDocumentStore implements DocumentStore {
 
   async open(listener: DocumentChangeListener): Promise<void> {
     this.#listener = listener;
+    if (this.#redis.status !== 'ready') await this.#connected(2000);
     // Readiness waits for the corpus: keep trying while Redis is away at start.
     for (let attempt = 0; ; attempt++) {
       try {
@@ -132,7 +144,7 @@ export class RedisDocumentStore implements DocumentStore {
   async put(doc: StoredDocument, options: { ifAbsent?: boolean } = {}): Promise<boolean> {
     const k = this.#keys(doc.id);
     const rev = Number(
-      await this.#write(() => this.#scripted.candelaDocPut(k.doc, k.ids, k.rev, k.log, k.epoch, doc.id, encodeDocument(doc), options.ifAbsent ? '1' : '0', randomUUID(), LOG_MAX)),
+      await this.#write(() => this.#scripted.candelaDocPut(k.doc, k.ids, k.rev, k.log, k.epoch, doc.id, encodeDocument(doc), options.ifAbsent ? '1' : '0', randomUUID(), this.#logMax)),
     );
     if (rev === 0) return false;
     // Applied here at once (this replica reads its own write) unless the follower got there first.
@@ -146,7 +158,7 @@ export class RedisDocumentStore implements DocumentStore {
 
   async delete(id: string): Promise<boolean> {
     const k = this.#keys(id);
-    const rev = Number(await this.#write(() => this.#scripted.candelaDocDelete(k.doc, k.ids, k.rev, k.log, k.epoch, id, randomUUID(), LOG_MAX)));
+    const rev = Number(await this.#write(() => this.#scripted.candelaDocDelete(k.doc, k.ids, k.rev, k.log, k.epoch, id, randomUUID(), this.#logMax)));
     if (rev === 0) return false;
     if (rev > this.#rev) {
       this.#own.add(rev);
@@ -167,9 +179,21 @@ export class RedisDocumentStore implements DocumentStore {
   async close(): Promise<void> {
     this.#closed = true;
     this.#tail.disconnect();
+    this.#redis.disconnect();
     for (const w of this.#waiters) w.resolve();
     this.#waiters = [];
     await this.#following;
+  }
+
+  /** Resolves when the connection is ready, or after `ms` (the load then fails and is retried). */
+  #connected(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#redis.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   #keys(id: string) {
@@ -183,7 +207,7 @@ export class RedisDocumentStore implements DocumentStore {
       return await call();
     } catch (err) {
       throw new DocumentStoreUnavailableError(
-        `the document store (redis) is unavailable: ${(err as Error).message}. Nothing was acknowledged; if the request timed out it may have been applied, and a retry then answers 409 for an id that exists`,
+        `the document store (redis) is unavailable: ${(err as Error).message.replace(/\.$/, '')}. Nothing was acknowledged; if the request timed out it may have been applied, and a retry then answers 409 for an id that exists`,
         { cause: err },
       );
     }
