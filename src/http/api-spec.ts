@@ -43,7 +43,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
   { method: 'post', path: '/v1/embed', summary: 'Embeddings, TEI shape', tag: 'embeddings', body: TeiBody },
   { method: 'post', path: '/v1/embeddings', summary: 'Embeddings, OpenAI shape', tag: 'embeddings', body: OpenAiBody },
   { method: 'post', path: '/v1/rerank', summary: 'Rerank documents for a query (Cohere/Jina shape)', tag: 'rerank', body: RerankBody },
-  { method: 'post', path: '/v1/documents', summary: 'Add documents (chunked, embedded, stored durably; 201 once on disk)', tag: 'documents', body: AddDocumentsBody },
+  { method: 'post', path: '/v1/documents', summary: 'Add documents (chunked, embedded, stored durably; 201 once in the store of record: disk, or Redis)', tag: 'documents', body: AddDocumentsBody },
   { method: 'get', path: '/v1/documents', summary: 'List documents and the corpus version', tag: 'documents' },
   { method: 'get', path: '/v1/documents/:id', summary: 'One document with its chunks', tag: 'documents' },
   { method: 'delete', path: '/v1/documents/:id', summary: 'Delete a document', tag: 'documents' },
