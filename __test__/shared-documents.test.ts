@@ -6,7 +6,8 @@
  * store opened later loads everything; a replica cut off from Redis (through
  * a TCP proxy) fails writes with DocumentStoreUnavailableError, and when it
  * is back it catches up, reloading when the stream was trimmed past it; a
- * Redis that restarts empty makes every replica reload.
+ * Redis that restarts empty makes every replica reload; a Redis that never
+ * held documents is seeded from the data directory, once.
  *
  * Server level (two servers in this process over tiny models, one of them
  * behind the proxy): a document added through A is the top hit of a query
@@ -19,7 +20,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { DocumentStoreUnavailableError, type DocumentChange, type StoredDocument } from '../src/services/document-store.ts';
+import { createDocumentStore, DocumentStoreUnavailableError, type DocumentChange, type StoredDocument } from '../src/services/document-store.ts';
+import { FileDocumentStore } from '../src/services/document-store-file.ts';
 import { RedisDocumentStore } from '../src/services/document-store-redis.ts';
 import type { RunningServer } from '../src/http/server.ts';
 import type { ModelSpec } from '../src/services/model-service.ts';
@@ -134,6 +136,31 @@ describe('Redis document store', { skip }, () => {
     assert.equal(b.changes.filter((c) => c === 'reset').length, 2, 'b reloaded once');
     assert.equal(a.docs.size, 2 + 125);
     await Promise.all([a.close(), b.close()]);
+  });
+
+  it('turning Redis on keeps the corpus: an empty Redis is seeded from the data directory, once', async () => {
+    const dataDir = tempDir('candela-data-');
+    const files = new FileDocumentStore(dataDir);
+    await files.open(() => {});
+    await files.put(doc('from-disk-1'));
+    await files.put(doc('from-disk-2'));
+    const client = new Redis(redis.url);
+    const open = async () => {
+      const store = createDocumentStore({ dataDir, redis: client, redisPrefix: 's4:', logger });
+      const ids: string[] = [];
+      await store.open((c) => c.op === 'reset' && ids.push(...c.docs.map((d) => d.id)));
+      return { store, ids };
+    };
+    const first = await open();
+    assert.equal(first.store.backend, 'redis');
+    assert.equal(first.store.revision, 2);
+    assert.equal(await first.store.delete('from-disk-1'), true);
+    await first.store.close();
+    const second = await open();
+    assert.deepEqual(second.ids, ['from-disk-2'], 'loaded from Redis, not imported again');
+    assert.equal(second.store.revision, 3);
+    await second.store.close();
+    client.disconnect();
   });
 
   it('a Redis that restarts empty makes every replica reload (to what Redis holds)', async () => {

@@ -82,6 +82,12 @@ export interface RedisDocumentStoreOptions {
   logger: Logger;
   /** Stream entries kept (default 10,000); tests use a few to make a replica fall behind the trim. */
   logMax?: number;
+  /**
+   * Documents to import when Redis has never held any (revision 0): the data
+   * directory of a server that ran without Redis, so turning Redis on keeps
+   * the corpus. Ids already taken are left alone.
+   */
+  importFrom?: () => Promise<StoredDocument[]>;
 }
 
 export class RedisDocumentStore implements DocumentStore {
@@ -92,6 +98,7 @@ export class RedisDocumentStore implements DocumentStore {
   readonly #p: string;
   readonly #logger: Logger;
   readonly #logMax: number;
+  readonly #importFrom: (() => Promise<StoredDocument[]>) | undefined;
   #listener: DocumentChangeListener = () => {};
   /** Revision applied here: every change up to it is in this replica's corpus. */
   #rev = 0;
@@ -112,6 +119,7 @@ export class RedisDocumentStore implements DocumentStore {
     this.#p = options.prefix;
     this.#logger = options.logger;
     this.#logMax = options.logMax ?? LOG_MAX;
+    this.#importFrom = options.importFrom;
     this.#redis.defineCommand('candelaDocPut', { numberOfKeys: 5, lua: PUT });
     this.#redis.defineCommand('candelaDocDelete', { numberOfKeys: 5, lua: DELETE });
     this.#scripted = this.#redis as unknown as ScriptedRedis;
@@ -139,6 +147,16 @@ export class RedisDocumentStore implements DocumentStore {
       }
     }
     this.#following = this.#follow();
+    if (this.#rev === 0 && this.#importFrom) await this.#import(this.#importFrom);
+  }
+
+  /** Puts `source`'s documents into a Redis that never held any (see {@link RedisDocumentStoreOptions.importFrom}). */
+  async #import(source: () => Promise<StoredDocument[]>): Promise<void> {
+    const docs = await source();
+    if (docs.length === 0) return;
+    let imported = 0;
+    for (const d of docs) if (await this.put(d, { ifAbsent: true })) imported++;
+    this.#logger.info({ documents: imported, found: docs.length }, 'documents: imported the data directory into an empty redis');
   }
 
   async put(doc: StoredDocument, options: { ifAbsent?: boolean } = {}): Promise<boolean> {

@@ -89,10 +89,15 @@ export interface DocumentStoreOptions {
   logger: Logger;
 }
 
-/** The Redis store when a client is given, the file store in the data directory otherwise. */
+/**
+ * The Redis store when a client is given, the file store in the data
+ * directory otherwise. A Redis that never held documents is seeded from the
+ * data directory, so a server that ran without Redis keeps its corpus.
+ */
 export function createDocumentStore(options: DocumentStoreOptions): DocumentStore {
-  if (options.redis) return new RedisDocumentStore({ redis: options.redis, prefix: `${options.redisPrefix ?? 'candela:'}docs:`, logger: options.logger });
-  return new FileDocumentStore(options.dataDir);
+  const files = new FileDocumentStore(options.dataDir);
+  if (!options.redis) return files;
+  return new RedisDocumentStore({ redis: options.redis, prefix: `${options.redisPrefix ?? 'candela:'}docs:`, logger: options.logger, importFrom: () => files.loadAll() });
 }
 
 const ID = /^[A-Za-z0-9_-]{1,128}$/;
