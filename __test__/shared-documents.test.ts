@@ -239,6 +239,9 @@ describe('two replicas on one Redis serve one corpus', { skip }, () => {
     assert.equal(ca.corpus_revision, 4);
     assert.equal(cb.corpus_revision, 4);
     assert.equal((await post(b, { id: 'tax', text: 'taken' })).status, 409);
+    const stats = async (base: string) => ((await (await fetch(`${base}/health/stats`)).json()) as { documents: Record<string, unknown> }).documents;
+    assert.deepEqual(await stats(a), { store: 'redis', count: 2, corpus_version: ca.corpus_version, corpus_revision: 4 });
+    assert.deepEqual(await stats(b), await stats(a));
 
     const c = await replica(redis.url);
     const cc = await corpus(c);

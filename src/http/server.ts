@@ -131,7 +131,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxRequestsPerClient: config.maxRequestsPerClient,
     guards: async () => {
       await breaker.spent().catch(() => undefined);
-      return { cache: cache?.stats() ?? { enabled: false }, breaker: { ...breaker.snapshot(), prices: pricing.describe() } };
+      const docs = documents
+        ? { store: documentStore?.backend, count: documents.count, corpus_version: documents.version, corpus_revision: documents.revision }
+        : { state: documentsState };
+      return { cache: cache?.stats() ?? { enabled: false }, breaker: { ...breaker.snapshot(), prices: pricing.describe() }, documents: docs };
     },
     ragPrompt: { system: config.ragSystemPrompt, ...(options.ragLayout ? { layout: options.ragLayout } : {}) },
   });

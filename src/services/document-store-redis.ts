@@ -50,6 +50,7 @@ const CATCH_UP_MS = 1000;
 
 // KEYS: doc, ids, rev, log, epoch. ARGV: id, json, ifAbsent (1/0), epoch candidate, log max.
 const PUT = `
+redis.replicate_commands() -- Redis 5/6: replicate effects (XADD * is not deterministic); a no-op from 7
 if ARGV[3] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 local rev = redis.call('INCR', KEYS[3])
@@ -60,6 +61,7 @@ return rev`;
 
 // KEYS: doc, ids, rev, log, epoch. ARGV: id, epoch candidate, log max.
 const DELETE = `
+redis.replicate_commands()
 if redis.call('DEL', KEYS[1]) == 0 then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 local rev = redis.call('INCR', KEYS[3])
