@@ -21,9 +21,11 @@
  * After any read error it re-checks revision and epoch before following on,
  * and reloads when Redis went backwards (restarted empty) or moved on too far.
  *
- * Connections: its own two, duplicated from the given client: one for
- * writes and loads that never re-sends a command after a reconnect (a write
- * answered 503 must not land later by itself), one for the blocking reads.
+ * Connections: its own two, duplicated from the given client, neither of
+ * which re-sends a command after a reconnect (a write answered 503 must not
+ * land later by itself): one for writes, with the shared client's short
+ * timeout so a hung Redis turns into a prompt 503; one for the follower's
+ * blocking reads and for loads (large MGETs), with a longer one.
  *
  * Threading: one follower loop per store; the listener is called
  * synchronously from it and from `put`/`delete`, never concurrently.
@@ -136,7 +138,7 @@ export class RedisDocumentStore implements DocumentStore {
 
   async open(listener: DocumentChangeListener): Promise<void> {
     this.#listener = listener;
-    if (this.#redis.status !== 'ready') await this.#connected(2000);
+    await Promise.all([this.#connected(this.#redis, 2000), this.#connected(this.#tail, 2000)]);
     // Readiness waits for the corpus: keep trying while Redis is away at start.
     for (let attempt = 0; ; attempt++) {
       try {
@@ -205,11 +207,12 @@ export class RedisDocumentStore implements DocumentStore {
     await this.#following;
   }
 
-  /** Resolves when the connection is ready, or after `ms` (the load then fails and is retried). */
-  #connected(ms: number): Promise<void> {
+  /** Resolves when `conn` is ready, or after `ms` (the load then fails and is retried). */
+  #connected(conn: Redis, ms: number): Promise<void> {
+    if (conn.status === 'ready') return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, ms);
-      this.#redis.once('ready', () => {
+      conn.once('ready', () => {
         clearTimeout(timer);
         resolve();
       });
@@ -236,7 +239,7 @@ export class RedisDocumentStore implements DocumentStore {
   /** Loads the whole corpus and the position to follow the stream from. */
   async #reload(why: string): Promise<void> {
     const started = performance.now();
-    const res = await this.#redis
+    const res = await this.#tail
       .multi()
       .get(`${this.#p}rev`)
       .get(`${this.#p}epoch`)
@@ -251,7 +254,7 @@ export class RedisDocumentStore implements DocumentStore {
     const last = (res[3]![1] as StreamEntry[])[0]?.[0] ?? '0-0';
     const docs: StoredDocument[] = [];
     for (let i = 0; i < ids.length; i += LOAD_BATCH) {
-      const raws = await this.#redis.mget(ids.slice(i, i + LOAD_BATCH).map((id) => `${this.#p}d:${id}`));
+      const raws = await this.#tail.mget(ids.slice(i, i + LOAD_BATCH).map((id) => `${this.#p}d:${id}`));
       // A document deleted since the MULTI is skipped; its delete event follows anyway.
       for (const raw of raws) if (raw) docs.push(decodeDocument(raw));
     }
@@ -290,7 +293,7 @@ export class RedisDocumentStore implements DocumentStore {
 
   /** Reloads when Redis lost its data (epoch or revision went backwards) or trimmed the stream past this replica. */
   async #checkPosition(): Promise<void> {
-    const res = await this.#redis.multi().get(`${this.#p}rev`).get(`${this.#p}epoch`).xrange(`${this.#p}log`, '-', '+', 'COUNT', 1).exec();
+    const res = await this.#tail.multi().get(`${this.#p}rev`).get(`${this.#p}epoch`).xrange(`${this.#p}log`, '-', '+', 'COUNT', 1).exec();
     if (!res) throw new Error('redis MULTI was aborted');
     for (const [err] of res) if (err) throw err;
     const rev = Number(res[0]![1] ?? 0);
@@ -305,7 +308,7 @@ export class RedisDocumentStore implements DocumentStore {
     const events = entries.map(([id, fields]) => ({ streamId: id, ...fieldsOf(fields) }));
     // One MGET for the documents this batch adds.
     const wanted = [...new Set(events.filter((e) => e.op === 'put' && e.rev > this.#rev && !this.#own.has(e.rev)).map((e) => e.id))];
-    const raws = wanted.length > 0 ? await this.#redis.mget(wanted.map((id) => `${this.#p}d:${id}`)) : [];
+    const raws = wanted.length > 0 ? await this.#tail.mget(wanted.map((id) => `${this.#p}d:${id}`)) : [];
     const fetched = new Map(wanted.map((id, i) => [id, raws[i] ?? null]));
     for (const e of events) {
       if (e.rev <= this.#rev) {
