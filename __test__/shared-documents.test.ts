@@ -138,6 +138,19 @@ describe('Redis document store', { skip }, () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('an unreadable value in Redis is skipped (and logged), not a replica that cannot start', async () => {
+    const a = await openStore(redis.url, 's5:');
+    await a.store.put(doc('fine'));
+    await a.store.put(doc('broken'));
+    const raw = new Redis(redis.url);
+    await raw.set('s5:d:broken', '{"id": "broken", "chunks": [');
+    raw.disconnect();
+    const late = await openStore(redis.url, 's5:');
+    assert.deepEqual(late.ids(), ['fine']);
+    assert.equal(late.store.revision, 2);
+    await Promise.all([a.close(), late.close()]);
+  });
+
   it('turning Redis on keeps the corpus: an empty Redis is seeded from the data directory, once', async () => {
     const dataDir = tempDir('candela-data-');
     const files = new FileDocumentStore(dataDir);

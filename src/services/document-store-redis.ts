@@ -256,7 +256,10 @@ export class RedisDocumentStore implements DocumentStore {
     for (let i = 0; i < ids.length; i += LOAD_BATCH) {
       const raws = await this.#tail.mget(ids.slice(i, i + LOAD_BATCH).map((id) => `${this.#p}d:${id}`));
       // A document deleted since the MULTI is skipped; its delete event follows anyway.
-      for (const raw of raws) if (raw) docs.push(decodeDocument(raw));
+      for (const [j, raw] of raws.entries()) {
+        const doc = raw ? this.#decode(ids[i + j]!, raw) : undefined;
+        if (doc) docs.push(doc);
+      }
     }
     this.#rev = rev;
     this.#epoch = epoch;
@@ -324,7 +327,8 @@ export class RedisDocumentStore implements DocumentStore {
         else {
           const raw = fetched.get(e.id);
           // null: deleted again since; the delete event comes next.
-          if (raw) this.#listener({ op: 'put', doc: decodeDocument(raw) });
+          const doc = raw ? this.#decode(e.id, raw) : undefined;
+          if (doc) this.#listener({ op: 'put', doc });
         }
       }
       this.#rev = e.rev;
@@ -332,6 +336,16 @@ export class RedisDocumentStore implements DocumentStore {
       this.#lastId = e.streamId;
     }
     this.#wake();
+  }
+
+  /** A stored document, or undefined (logged) when its value is not one: one bad value must not stall the follower. */
+  #decode(id: string, raw: string): StoredDocument | undefined {
+    try {
+      return decodeDocument(raw);
+    } catch (err) {
+      this.#logger.error({ id, err: (err as Error).message }, 'documents: unreadable document in redis; skipped');
+      return undefined;
+    }
   }
 
   #wake(): void {
