@@ -61,6 +61,12 @@ function client(base: string, key?: string) {
   };
 }
 
+/** Waits until both replicas report the same documents' version (B follows A through Redis). */
+async function sameCorpus(a: ReturnType<typeof client>, b: ReturnType<typeof client>): Promise<void> {
+  const version = async (c: ReturnType<typeof client>) => ((await (await c.get('/v1/documents')).json()) as { corpus_version: string }).corpus_version;
+  await eventually('same corpus on both replicas', async () => (await version(a)) === (await version(b)));
+}
+
 async function eventually(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -90,8 +96,9 @@ describe('two replicas share the cache and the keys', () => {
     urls = await Promise.all([0, 1].map(() => replica({ CANDELA_REDIS_PREFIX: prefix, CANDELA_AUTH: 'true' })));
     a = client(urls[0]!, userKey);
     b = client(urls[1]!, userKey);
-    // Each replica holds the same documents, so they agree on the corpus version.
-    for (const c of [a, b]) assert.equal((await c.post('/v1/documents', { documents: DOCS.map((text, i) => ({ id: `d${i}`, text })) })).status, 201);
+    // Documents live in Redis: added through A, B follows, and they agree on the corpus version.
+    assert.equal((await a.post('/v1/documents', { documents: DOCS.map((text, i) => ({ id: `d${i}`, text })) })).status, 201);
+    await sameCorpus(a, b);
   });
 
   it('an answer cached through one replica is an exact and a semantic hit through the other', async () => {
@@ -168,7 +175,8 @@ describe('Redis going away', () => {
     const [ua, ub] = await Promise.all([0, 1].map(() => replica({ CANDELA_REDIS_PREFIX: 'g4:', CANDELA_AUTH: 'true' })));
     const a = client(ua!, key);
     const b = client(ub!, key);
-    for (const c of [a, b]) assert.equal((await c.post('/v1/documents', { documents: DOCS.map((text, i) => ({ id: `d${i}`, text })) })).status, 201);
+    assert.equal((await a.post('/v1/documents', { documents: DOCS.map((text, i) => ({ id: `d${i}`, text })) })).status, 201);
+    await sameCorpus(a, b);
     assert.equal((await a.query('What is the capital of France?')).xcache, 'miss');
     assert.equal((await b.query('What is the capital of France?')).xcache, 'exact');
 

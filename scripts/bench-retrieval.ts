@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.ts';
 import { Engine } from '../src/engine/index.ts';
 import { loadEvalSet, readCorpus } from '../src/eval/answer-eval.ts';
-import { DocumentStore } from '../src/services/document-store.ts';
+import { FileDocumentStore } from '../src/services/document-store-file.ts';
 import { DocumentService } from '../src/services/documents.ts';
 import { ChunkIndex } from '../src/services/retrieval/chunk-index.ts';
 import { reciprocalRankFusion } from '../src/services/retrieval/rrf.ts';
@@ -132,7 +132,7 @@ if (!values['skip-ingest']) {
   const set = loadEvalSet(path.join(import.meta.dirname, '..', 'eval', 'answers', 'questions.json'));
   const corpus = readCorpus(set, path.join(import.meta.dirname, '..', 'node_modules'));
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'candela-bench-retrieval-'));
-  const service = new DocumentService({ engine, store: new DocumentStore(dataDir), embedder: 'all-minilm-l6-v2', chunkTokens: config.chunkTokens, overlapTokens: config.chunkOverlapTokens });
+  const service = new DocumentService({ engine, store: new FileDocumentStore(dataDir), embedder: 'all-minilm-l6-v2', chunkTokens: config.chunkTokens, overlapTokens: config.chunkOverlapTokens });
   await service.open();
   t = performance.now();
   let chunks = 0;

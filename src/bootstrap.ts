@@ -29,7 +29,7 @@ import { MemorySpendStore, RedisSpendStore } from './services/cost/spend-store.t
 import { RateLimits } from './services/rate-limits.ts';
 import { connectRedis, redactRedisUrl } from './services/redis.ts';
 import { ingestDemoCorpus } from './services/demo-corpus.ts';
-import { DocumentStore } from './services/document-store.ts';
+import { createDocumentStore, type DocumentStore } from './services/document-store.ts';
 import { DocumentService } from './services/documents.ts';
 import { Metrics } from './services/metrics.ts';
 import { InferenceService } from './services/inference.ts';
@@ -120,6 +120,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxQueue: config.maxQueue,
   });
   let documents: DocumentService | undefined;
+  let documentStore: DocumentStore | undefined;
   // Documents open (and the demo corpus goes in) once the embedder is ready.
   let documentsState = models.defaultModel('embedder') ? 'loading' : 'disabled';
   const retriever = new Retriever({ models, inference, documents: () => documents });
@@ -163,7 +164,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxRequestsPerClient: config.maxRequestsPerClient,
     guards: async () => {
       await breaker.spent().catch(() => undefined);
-      return { cache: cache?.stats() ?? { enabled: false }, breaker: { ...breaker.snapshot(), prices: pricing.describe() } };
+      const docs = documents
+        ? { store: documentStore?.backend, count: documents.count, corpus_version: documents.version, corpus_revision: documents.revision }
+        : { state: documentsState };
+      return { cache: cache?.stats() ?? { enabled: false }, breaker: { ...breaker.snapshot(), prices: pricing.describe() }, documents: docs };
     },
   });
   const server = http.createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, app);
@@ -189,9 +193,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         return;
       }
       try {
+        // With Redis, Redis is the documents' store of record and every replica follows it.
+        documentStore = createDocumentStore({ dataDir: config.dataDir, redis, redisPrefix: config.redisPrefix, logger });
         const service = new DocumentService({
           engine: inference,
-          store: new DocumentStore(config.dataDir),
+          store: documentStore,
           embedder,
           chunkTokens: config.chunkTokens,
           overlapTokens: config.chunkOverlapTokens,
@@ -202,12 +208,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         });
         const n = await service.open();
         if (config.demoCorpus) {
-          const added = await ingestDemoCorpus(service, PROJECT_ROOT, config.dataDir);
+          const added = await ingestDemoCorpus(service, PROJECT_ROOT, documentStore);
           if (added > 0) logger.info({ documents: added }, 'demo corpus ingested (first start)');
         }
         documents = service;
         documentsState = 'ready';
-        logger.info({ documents: service.count, loaded: n, data_dir: config.dataDir }, 'documents ready');
+        logger.info({ documents: service.count, loaded: n, store: documentStore.backend, revision: service.revision, data_dir: config.dataDir }, 'documents ready');
       } catch (err) {
         documentsState = 'failed: could not open the document store';
         logger.error({ err, data_dir: config.dataDir }, 'documents failed to open');
@@ -230,6 +236,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       // 2. Stop the schedulers: the models' engine threads, the cache's Redis tail and sweeper, the keys file.
       models.unloadAll();
       await cache?.close();
+      await documentStore?.close();
       await keyStore.close();
       // 3. Close Redis once the last spend settlements and counters are written (QUIT waits for their
       //    replies; a Redis that does not answer within a second is dropped).

@@ -2,7 +2,7 @@
  * A throwaway `redis-server` for tests: on a free port of 127.0.0.1, no
  * persistence, no config file. `stop` ends it gracefully, `kill` abruptly
  * (SIGKILL, as in a crash), `restart` brings it back on the same port (empty:
- * nothing is persisted). A server left running is killed when the test
+ * nothing is persisted, unless started with `aofDir`). A server left running is killed when the test
  * process exits, and it never keeps that process alive.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -41,8 +41,15 @@ export function skipUnlessRedis(): false | string {
   return 'redis-server is not installed';
 }
 
+/** Options of {@link startRedis}. */
+export interface StartRedisOptions {
+  /** Persist in this directory with an append-only file fsynced on every write (`appendfsync always`): a restart keeps the data. */
+  aofDir?: string;
+}
+
 /** Starts a fresh redis-server; throws a clear error when it is not installed. */
-export async function startRedis(): Promise<TestRedis> {
+export async function startRedis(options: StartRedisOptions = {}): Promise<TestRedis> {
+  const persistence = options.aofDir ? ['--dir', options.aofDir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
   if (!hasRedisServer()) {
     throw new Error('redis-server is not on PATH; run `bash scripts/test.sh` (it installs it) or install redis-server');
   }
@@ -53,17 +60,17 @@ export async function startRedis(): Promise<TestRedis> {
     const port = await freePort();
     let child: ChildProcess;
     try {
-      child = await launch(port);
+      child = await launch(port, persistence);
     } catch (e) {
       lastError = e;
       continue;
     }
-    return handle(port, child);
+    return handle(port, child, persistence);
   }
   throw lastError instanceof Error ? lastError : new Error(String(lastError));
 }
 
-function handle(port: number, first: ChildProcess): TestRedis {
+function handle(port: number, first: ChildProcess, persistence: string[]): TestRedis {
   let child: ChildProcess | undefined = first;
   const stop = async (): Promise<void> => {
     const c = child;
@@ -85,7 +92,7 @@ function handle(port: number, first: ChildProcess): TestRedis {
       const deadline = Date.now() + START_TIMEOUT_MS;
       for (;;) {
         try {
-          child = await launch(port);
+          child = await launch(port, persistence);
           return;
         } catch (e) {
           if (Date.now() > deadline) throw e;
@@ -97,10 +104,10 @@ function handle(port: number, first: ChildProcess): TestRedis {
 }
 
 /** Spawns redis-server on `port` and waits until it answers PING. */
-async function launch(port: number): Promise<ChildProcess> {
+async function launch(port: number, persistence: string[]): Promise<ChildProcess> {
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--daemonize', 'no', '--loglevel', 'warning'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   running.add(child);

@@ -59,7 +59,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
   { method: 'post', path: '/v1/embed', summary: 'Embeddings, TEI shape', tag: 'embeddings', body: TeiBody, errors: MODEL },
   { method: 'post', path: '/v1/embeddings', summary: 'Embeddings, OpenAI shape', tag: 'embeddings', body: OpenAiBody, errors: MODEL },
   { method: 'post', path: '/v1/rerank', summary: 'Rerank documents for a query (Cohere/Jina shape)', tag: 'rerank', body: RerankBody, errors: MODEL },
-  { method: 'post', path: '/v1/documents', summary: 'Add documents (chunked, embedded, stored durably; 201 once on disk)', tag: 'documents', body: AddDocumentsBody, upload: true, status: 201, errors: [409, ...MODEL], links: { 'get /v1/documents/:id': '$response.body#/data/0/id', 'delete /v1/documents/:id': '$response.body#/data/0/id' } },
+  { method: 'post', path: '/v1/documents', summary: 'Add documents (chunked, embedded, stored durably; 201 once in the store of record: disk, or Redis)', tag: 'documents', body: AddDocumentsBody, upload: true, status: 201, errors: [409, ...MODEL], links: { 'get /v1/documents/:id': '$response.body#/data/0/id', 'delete /v1/documents/:id': '$response.body#/data/0/id' } },
   { method: 'get', path: '/v1/documents', summary: 'List documents and the corpus version', tag: 'documents', errors: [503] },
   { method: 'get', path: '/v1/documents/:id', summary: 'One document with its chunks', tag: 'documents', errors: [404, 503] },
   { method: 'delete', path: '/v1/documents/:id', summary: 'Delete a document', tag: 'documents', errors: [404, 503] },

@@ -1,13 +1,20 @@
 /**
- * Durable document storage in the data directory: one JSON file per
- * document (text, chunks, chunk embeddings), written atomically (temp file,
- * fsync, rename, fsync of the directory), so a document whose write was
- * acknowledged survives a crash or `kill -9`, and a torn write never
- * replaces a good file.
+ * Where documents and their chunk vectors live: the storage contract shared
+ * by the file store (one process, the data directory) and the Redis store
+ * (the store of record for every replica), the JSON form both write, and
+ * {@link createDocumentStore}, which picks one from the configuration.
+ *
+ * A store reports every change to its documents (its own writes and, for a
+ * shared store, other replicas' writes) through the listener given to
+ * {@link DocumentStore.open}, in the order the store of record applied them;
+ * the document service keeps its in-memory corpus and index from those
+ * reports alone, so a replica's own writes and its peers' take one path.
  */
-import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
-import path from 'node:path';
-import { syncDir, writeFileAtomic } from '../util/atomic-write.ts';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { base64ToFloat32, float32ToBase64 } from '../util/vector-base64.ts';
+import { FileDocumentStore } from './document-store-file.ts';
+import { RedisDocumentStore } from './document-store-redis.ts';
 
 /** A stored document. */
 export interface StoredDocument {
@@ -20,8 +27,77 @@ export interface StoredDocument {
   chunks: { text: string; embedding: Float32Array }[];
 }
 
-interface DocumentFile extends Omit<StoredDocument, 'chunks'> {
-  chunks: { text: string; embedding: string }[];
+/** A change to the stored documents, as the store reports it. */
+export type DocumentChange =
+  | { op: 'put'; doc: StoredDocument }
+  | { op: 'delete'; id: string }
+  /** The whole corpus, replacing what the listener holds (first load, or a replica that fell too far behind). */
+  | { op: 'reset'; docs: StoredDocument[] };
+
+/** Receives a store's changes, synchronously and in order. */
+export type DocumentChangeListener = (change: DocumentChange) => void;
+
+/** Storage of documents. */
+export interface DocumentStore {
+  readonly backend: 'file' | 'redis';
+  /**
+   * Loads every document (reported as one `reset`) and, for a shared store,
+   * starts following other replicas' changes. Resolves once the corpus is in.
+   */
+  open(listener: DocumentChangeListener): Promise<void>;
+  /**
+   * Writes a document durably and reports it; resolves only once the store
+   * of record has it. With `ifAbsent`, resolves false (and writes nothing)
+   * when the id is taken — atomically across replicas for a shared store.
+   * Throws {@link DocumentStoreUnavailableError} when the store cannot be reached.
+   */
+  put(doc: StoredDocument, options?: { ifAbsent?: boolean }): Promise<boolean>;
+  /** Deletes a document durably and reports it; false when it did not exist. */
+  delete(id: string): Promise<boolean>;
+  /**
+   * Count of changes the store of record has applied, as far as this replica
+   * has followed them (undefined for a store without one). Equal on replicas
+   * that have caught up; it only grows while the store of record lives.
+   */
+  readonly revision: number | undefined;
+  /** Whether the one-time marker `name` was set (e.g. the demo corpus went in). */
+  hasMarker(name: string): Promise<boolean>;
+  setMarker(name: string): Promise<void>;
+  /** Stops following; the store stays readable through what was loaded. */
+  close(): Promise<void>;
+}
+
+/** The store of record cannot be reached: the write was not acknowledged (HTTP 503 with Retry-After). */
+export class DocumentStoreUnavailableError extends Error {
+  override name = 'DocumentStoreUnavailableError';
+  /** Seconds a client should wait before retrying. */
+  readonly retryAfterS: number;
+
+  constructor(message: string, options: { retryAfterS?: number; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.retryAfterS = options.retryAfterS ?? 2;
+  }
+}
+
+/** Options of {@link createDocumentStore}. */
+export interface DocumentStoreOptions {
+  dataDir: string;
+  /** A connected client: Redis becomes the store of record. */
+  redis?: Redis | undefined;
+  /** Key prefix in Redis (the `docs:` namespace is appended). */
+  redisPrefix?: string;
+  logger: Logger;
+}
+
+/**
+ * The Redis store when a client is given, the file store in the data
+ * directory otherwise. A Redis that never held documents is seeded from the
+ * data directory, so a server that ran without Redis keeps its corpus.
+ */
+export function createDocumentStore(options: DocumentStoreOptions): DocumentStore {
+  const files = new FileDocumentStore(options.dataDir);
+  if (!options.redis) return files;
+  return new RedisDocumentStore({ redis: options.redis, prefix: `${options.redisPrefix ?? 'candela:'}docs:`, logger: options.logger, importFrom: () => files.loadAll() });
 }
 
 const ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -43,64 +119,23 @@ export function isValidDocumentId(id: string): boolean {
   return ID.test(id);
 }
 
-export class DocumentStore {
-  readonly dir: string;
+interface DocumentJson extends Omit<StoredDocument, 'chunks'> {
+  chunks: { text: string; embedding: string }[];
+}
 
-  constructor(dataDir: string) {
-    this.dir = path.join(dataDir, 'documents');
-  }
+/** A document as the stores write it: JSON with base64 vectors. */
+export function encodeDocument(doc: StoredDocument): string {
+  const json: DocumentJson = { ...doc, chunks: doc.chunks.map((c) => ({ text: c.text, embedding: float32ToBase64(c.embedding) })) };
+  return JSON.stringify(json);
+}
 
-  /** Writes a document durably; resolves only once it is on disk. */
-  async put(doc: StoredDocument): Promise<void> {
-    if (!isValidDocumentId(doc.id)) throw new Error(`invalid document id '${doc.id}'`);
-    await mkdir(this.dir, { recursive: true });
-    const file: DocumentFile = {
-      ...doc,
-      chunks: doc.chunks.map((c) => ({ text: c.text, embedding: Buffer.from(c.embedding.buffer, c.embedding.byteOffset, c.embedding.byteLength).toString('base64') })),
-    };
-    await writeFileAtomic(path.join(this.dir, `${doc.id}.json`), JSON.stringify(file));
-  }
+/** The inverse of {@link encodeDocument}. */
+export function decodeDocument(raw: string): StoredDocument {
+  const f = JSON.parse(raw) as DocumentJson;
+  return { ...f, chunks: f.chunks.map((c) => ({ text: c.text, embedding: base64ToFloat32(c.embedding) })) };
+}
 
-  /** Deletes a document; false when it did not exist. */
-  async delete(id: string): Promise<boolean> {
-    if (!isValidDocumentId(id)) return false;
-    try {
-      await unlink(path.join(this.dir, `${id}.json`));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw e;
-    }
-    await syncDir(this.dir);
-    return true;
-  }
-
-  /** Every stored document (leftover temp files from a crash are removed). */
-  async loadAll(): Promise<StoredDocument[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.dir);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw e;
-    }
-    const docs: StoredDocument[] = [];
-    for (const name of names) {
-      const p = path.join(this.dir, name);
-      if (name.endsWith('.tmp')) {
-        await unlink(p).catch(() => undefined);
-        continue;
-      }
-      if (!name.endsWith('.json')) continue;
-      const f = JSON.parse(await readFile(p, 'utf8')) as DocumentFile;
-      docs.push({
-        ...f,
-        chunks: f.chunks.map((c) => {
-          // Copied into a fresh (4-byte aligned) buffer: pooled Buffers may start unaligned.
-          const bytes = new Uint8Array(Buffer.from(c.embedding, 'base64'));
-          return { text: c.text, embedding: new Float32Array(bytes.buffer) };
-        }),
-      });
-    }
-    return docs;
-  }
+/** True when two versions of a document are the same write (same id, time, text and embedder). */
+export function sameDocument(a: StoredDocument, b: StoredDocument): boolean {
+  return a.id === b.id && a.created_at === b.created_at && a.embedder === b.embedder && a.text === b.text && a.chunks.length === b.chunks.length;
 }

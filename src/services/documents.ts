@@ -3,11 +3,15 @@
  * corpus version is a fingerprint of the documents (ids, texts, embedder):
  * it changes with every add and delete, and two replicas holding the same
  * documents agree on it, so caches can scope on it and share entries.
+ *
+ * The in-memory corpus changes only through the store's change reports
+ * (see document-store.ts): this replica's own writes and, with a shared
+ * store, every other replica's, in the order the store of record took them.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Engine } from '../engine/index.ts';
 import { chunkText } from './chunker.ts';
-import { DocumentStore, isValidDocumentId, type StoredDocument } from './document-store.ts';
+import { isValidDocumentId, sameDocument, type DocumentChange, type DocumentStore, type StoredDocument } from './document-store.ts';
 import { ChunkIndex } from './retrieval/chunk-index.ts';
 
 /** Options of {@link DocumentService}. */
@@ -50,14 +54,38 @@ export class DocumentService {
     this.#o = options;
   }
 
-  /** Loads the stored documents into the index. */
+  /** Loads the stored documents into the index and follows the store's changes. */
   async open(): Promise<number> {
-    for (const d of await this.#o.store.loadAll()) {
+    await this.#o.store.open((change) => this.#apply(change));
+    return this.#docs.size;
+  }
+
+  /** Applies one change the store reported; idempotent (a replica may hear of its own write twice). */
+  #apply(change: DocumentChange): void {
+    const upsert = (d: StoredDocument) => {
+      const old = this.#docs.get(d.id);
+      if (old && sameDocument(old, d)) return;
+      if (old) this.#toggle(old);
       this.#docs.set(d.id, d);
       this.#index.set(d.id, d.chunks);
       this.#toggle(d);
-    }
-    return this.#docs.size;
+    };
+    const remove = (id: string) => {
+      const old = this.#docs.get(id);
+      if (!old) return;
+      this.#docs.delete(id);
+      this.#index.delete(id);
+      this.#toggle(old);
+    };
+    this.#changed(() => {
+      if (change.op === 'put') upsert(change.doc);
+      else if (change.op === 'delete') remove(change.id);
+      else {
+        const keep = new Set(change.docs.map((d) => d.id));
+        for (const id of [...this.#docs.keys()]) if (!keep.has(id)) remove(id);
+        for (const d of change.docs) upsert(d);
+      }
+    });
   }
 
   #toggle(d: StoredDocument): void {
@@ -68,7 +96,7 @@ export class DocumentService {
   #changed(update: () => void): void {
     const before = this.version;
     update();
-    this.#o.onChange?.(before, this.version);
+    if (this.version !== before) this.#o.onChange?.(before, this.version);
   }
 
   /** The corpus fingerprint (hex); changes whenever the corpus does. */
@@ -76,11 +104,19 @@ export class DocumentService {
     return this.#fingerprint.toString('hex');
   }
 
+  /**
+   * The store of record's revision this replica has caught up to (a count of
+   * adds and deletes; Redis store only): equal on replicas that have caught up.
+   */
+  get revision(): number | undefined {
+    return this.#o.store.revision;
+  }
+
   get count(): number {
     return this.#docs.size;
   }
 
-  /** Chunks, embeds and durably stores a document; resolves once it is on disk. */
+  /** Chunks, embeds and durably stores a document; resolves once the store of record has it. */
   async add(input: { text: string; title?: string; id?: string }): Promise<DocumentSummary> {
     const id = input.id ?? randomUUID();
     if (!isValidDocumentId(id)) throw new DocumentError(`invalid document id '${id}' (letters, digits, '-' and '_')`);
@@ -101,12 +137,8 @@ export class DocumentService {
       embedder,
       chunks: texts.map((text, i) => ({ text, embedding: vectors[i]! })),
     };
-    await this.#o.store.put(doc);
-    this.#changed(() => {
-      this.#docs.set(id, doc);
-      this.#index.set(id, doc.chunks);
-      this.#toggle(doc);
-    });
+    // The store reports the write back (see #apply); a peer may have taken the id meanwhile.
+    if (!(await this.#o.store.put(doc, { ifAbsent: true }))) throw new DocumentError(`document '${id}' already exists`);
     return summarize(doc);
   }
 
@@ -121,13 +153,7 @@ export class DocumentService {
   async delete(id: string): Promise<boolean> {
     const doc = this.#docs.get(id);
     if (!doc) return false;
-    await this.#o.store.delete(id);
-    this.#changed(() => {
-      this.#docs.delete(id);
-      this.#index.delete(id);
-      this.#toggle(doc);
-    });
-    return true;
+    return this.#o.store.delete(id);
   }
 
   /** The chunks' dense and BM25 indexes (searched by the retriever, services/retrieval/retriever.ts). */

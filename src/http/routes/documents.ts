@@ -1,11 +1,14 @@
 /**
  * Documents: POST /v1/documents (one `{text, title?, id?}` or
  * `{documents: [...]}`), GET /v1/documents, GET and DELETE
- * /v1/documents/:id. A 201 means the document is on disk.
+ * /v1/documents/:id. A 201 means the document is in the store of record
+ * (on disk, or in Redis when one is configured); answers carry the corpus
+ * version (a fingerprint of the documents) and, with Redis, the corpus
+ * revision this replica has caught up to.
  */
 import { Router } from 'express';
 import { z } from 'zod';
-import { documentIdFromFilename } from '../../services/document-store.ts';
+import { documentIdFromFilename, DocumentStoreUnavailableError } from '../../services/document-store.ts';
 import { DocumentError, type DocumentService } from '../../services/documents.ts';
 import { HttpError } from '../errors.ts';
 import { readTextUpload } from '../multipart.ts';
@@ -49,14 +52,18 @@ export function createDocumentRoutes(docs: () => DocumentService | undefined, op
         added.push(await s.add(d));
       } catch (e) {
         if (e instanceof DocumentError) throw new HttpError(409, 'document_conflict', e.message, { param: 'id' });
+        if (e instanceof DocumentStoreUnavailableError) {
+          const stored = added.length > 0 ? ` (${added.length} earlier document(s) of this request were stored: ${added.map((a) => a.id).join(', ')})` : '';
+          throw new HttpError(503, 'document_store_unavailable', `${e.message}${stored}`, { retryAfter: e.retryAfterS, cause: e });
+        }
         throw e;
       }
     }
-    res.status(201).json({ object: 'list', data: added, corpus_version: s.version });
+    res.status(201).json({ object: 'list', data: added, ...corpus(s) });
   });
   r.get('/v1/documents', (_req, res) => {
     const s = service();
-    res.json({ object: 'list', data: s.list(), corpus_version: s.version });
+    res.json({ object: 'list', data: s.list(), ...corpus(s) });
   });
   r.get('/v1/documents/:id', (req, res) => {
     const d = service().get(req.params.id);
@@ -65,8 +72,21 @@ export function createDocumentRoutes(docs: () => DocumentService | undefined, op
   });
   r.delete('/v1/documents/:id', async (req, res) => {
     const s = service();
-    if (!(await s.delete(req.params.id))) throw new HttpError(404, 'document_not_found', `no document '${req.params.id}'`);
-    res.json({ id: req.params.id, deleted: true, corpus_version: s.version });
+    let deleted: boolean;
+    try {
+      deleted = await s.delete(req.params.id);
+    } catch (e) {
+      if (e instanceof DocumentStoreUnavailableError) throw new HttpError(503, 'document_store_unavailable', e.message, { retryAfter: e.retryAfterS, cause: e });
+      throw e;
+    }
+    if (!deleted) throw new HttpError(404, 'document_not_found', `no document '${req.params.id}'`);
+    res.json({ id: req.params.id, deleted: true, ...corpus(s) });
   });
   return r;
+}
+
+/** The corpus version (fingerprint) and, with a shared store, the revision this replica has caught up to. */
+function corpus(s: DocumentService): { corpus_version: string; corpus_revision?: number } {
+  const revision = s.revision;
+  return revision === undefined ? { corpus_version: s.version } : { corpus_version: s.version, corpus_revision: revision };
 }
