@@ -19,15 +19,15 @@ const SAMPLE_EVERY = 260;
 /**
  * The V8 heap after GC may grow by at most 1 MiB over the 2,600 measured
  * cycles: a JS object of ~400 bytes kept per cycle (one result, one
- * Float32Array's wrapper) breaks it. Measured: +0.04 MiB.
+ * Float32Array's wrapper) breaks it. Measured: +0.04 to +0.12 MiB.
  */
 const HEAP_BOUND_MIB = 1;
 /** External (ArrayBuffer) memory, where embeddings live: same bound, same reason. Measured: +0.00 MiB. */
 const EXTERNAL_BOUND_MIB = 1;
 /**
  * Resident memory may grow by at most 32 MiB. glibc takes memory in steps
- * (a new arena for a thread is one ~10 MiB step, seen once in runs on the
- * 2-core machine: +11.6 MiB in all), so RSS cannot hold the heap's tight
+ * (a new arena for a thread is one ~10 MiB step, seen once in each run on
+ * the 2-core machine: +10.4 to +12.8 MiB in all), so RSS cannot hold the heap's tight
  * bound; what it catches is a native leak of ~13 KiB or more per cycle, such
  * as a sequence's KV cache or an embedding batch never freed.
  */
