@@ -13,7 +13,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,6 +20,7 @@ import { Pool } from 'undici';
 import { runArrivals } from '../src/cli/loadtest/arrivals.ts';
 import { createClient, type LoadClient, type RequestSpec, type Sample } from '../src/cli/loadtest/client.ts';
 import { ROOT, tempDir } from './helpers/paths.ts';
+import { vmRssMiB } from './helpers/vm-rss.ts';
 
 const USERS = 200;
 const DURATION_S = 60;
@@ -81,12 +81,6 @@ async function startServer(): Promise<Server> {
   return { url, child };
 }
 
-/** The server's resident set (VmRSS) in MiB. */
-function rssMiB(pid: number): number {
-  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  if (!kb) throw new Error(`no VmRSS for pid ${pid}`);
-  return Number(kb) / 1024;
-}
 
 /** Asks the server to collect garbage; resolves with its memoryUsage(). */
 function collect(child: ChildProcess): Promise<NodeJS.MemoryUsage> {
@@ -102,7 +96,7 @@ async function settledMemory(child: ChildProcess): Promise<{ rssMiB: number; hea
   const mem = await collect(child);
   let rss = Number.POSITIVE_INFINITY;
   for (let k = 0; k < 5; k++) {
-    rss = Math.min(rss, rssMiB(child.pid!));
+    rss = Math.min(rss, vmRssMiB(child.pid!));
     await sleep(200);
   }
   return { rssMiB: rss, heapMiB: mem.heapUsed / 2 ** 20, heapTotalMiB: mem.heapTotal / 2 ** 20 };
@@ -259,7 +253,7 @@ test(`soak: ${USERS} clients for ${DURATION_S} s: only 2xx, 429/503 with Retry-A
         status = 0;
       }
       probes.push({ ms: performance.now() - t0, status });
-      peakRss = Math.max(peakRss, rssMiB(server.child.pid!));
+      peakRss = Math.max(peakRss, vmRssMiB(server.child.pid!));
       await sleep(500, undefined, { signal: stopWatch.signal }).catch(() => undefined);
     }
   })();

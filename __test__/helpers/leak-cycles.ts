@@ -8,9 +8,9 @@
  * and prints one JSON line: `{cycle, rssMiB, heapMiB, externalMiB}` (RSS
  * from /proc/self/status). Usage: leak-cycles.ts FIXTURE_DIR CYCLES WARMUP SAMPLE_EVERY.
  */
-import { readFileSync } from 'node:fs';
 import { Engine } from '../../src/engine/index.ts';
 import { writeTestModel } from './fixtures.ts';
+import { vmRssMiB } from './vm-rss.ts';
 
 const [dir, cyclesArg, warmupArg, everyArg] = process.argv.slice(2);
 if (!dir || !cyclesArg || !warmupArg || !everyArg) throw new Error('usage: leak-cycles.ts FIXTURE_DIR CYCLES WARMUP SAMPLE_EVERY');
@@ -45,10 +45,9 @@ async function cycle(i: number): Promise<void> {
 function sample(done: number): void {
   gc!();
   gc!();
-  const kb = Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
   const m = process.memoryUsage();
   const mib = (b: number) => Math.round((b / 2 ** 20) * 100) / 100;
-  process.stdout.write(`${JSON.stringify({ cycle: done, rssMiB: mib(kb * 1024), heapMiB: mib(m.heapUsed), externalMiB: mib(m.external) })}\n`);
+  process.stdout.write(`${JSON.stringify({ cycle: done, rssMiB: Math.round(vmRssMiB('self') * 100) / 100, heapMiB: mib(m.heapUsed), externalMiB: mib(m.external) })}\n`);
 }
 
 const PARALLEL = 4;
