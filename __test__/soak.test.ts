@@ -42,7 +42,7 @@ const HEALTH_P50_MS = 1_000;
  * that plateau: V8 grows its committed heap under the allocation rate
  * (heapTotal 160–170 MiB with 20 MiB used) and keeps the pages pooled after
  * GC, and glibc keeps its arenas. Measured on the 2-core machine: +131 to
- * +196 MiB over six runs of this test; eight rounds of 10 s of generation
+ * +196 MiB over seven runs of this test; eight rounds of 10 s of generation
  * at 200 clients gave 137 → 201 → 213 → 265 MiB and then 264–265 MiB for
  * the five rounds after (heap used flat at 20–26 MiB). So RSS gets a
  * plateau-sized bound, and the leak signal is the V8 heap used after GC,
