@@ -13,7 +13,7 @@ export type BodyKind = 'json' | 'candela-sse' | 'openai-sse';
 
 /** One request to send. */
 export interface RequestSpec {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   /** Path and query, starting with `/`. */
   path: string;
   body?: unknown;
@@ -45,6 +45,8 @@ export interface Sample {
   promptTokens: number | null;
   /** The X-Cache response header (exact, semantic, miss), if any. */
   cache: string | null;
+  /** The Retry-After response header, if any (a 429 or 503 should carry one). */
+  retryAfter?: string | null;
 }
 
 /** TPOT = (E2E − TTFT) / (tokens − 1); null without a stream or with fewer than 2 tokens. */
@@ -211,6 +213,7 @@ export function createClient(options: ClientOptions): LoadClient {
     const st: StreamState = { firstAt: null, lastAt: null, itl: [], events: 0, usageTokens: null, promptTokens: null, error: null };
     let status = 0;
     let cache: string | null = null;
+    let retryAfter: string | null = null;
     const done = (error: ErrorClass | null, detail?: string, output: number | null = null, prompt: number | null = null) => {
       const end = performance.now();
       const streaming = spec.kind !== 'json';
@@ -225,6 +228,7 @@ export function createClient(options: ClientOptions): LoadClient {
         outputTokens: streaming ? (st.usageTokens ?? (st.firstAt !== null ? st.events : null)) : output,
         promptTokens: streaming ? st.promptTokens : prompt,
         cache,
+        retryAfter,
       };
     };
     try {
@@ -239,6 +243,7 @@ export function createClient(options: ClientOptions): LoadClient {
       });
       status = res.statusCode;
       cache = headerOf(res.headers, 'x-cache');
+      retryAfter = headerOf(res.headers, 'retry-after');
       const cls = classifyStatus(status);
       if (cls) {
         const text = await res.body.text().catch(() => '');
