@@ -42,8 +42,9 @@ before(async () => {
       { name: 'tiny-emb', role: 'embedder', path: writeTestModel(dir, 'bert-mean') },
       { name: 'tiny-rerank', role: 'reranker', path: writeTestModel(dir, 'cross-encoder') },
       // One running sequence and one waiting: the third concurrent request is refused.
-      // A long context, so each generation outlasts the others' arrival however fast the engine is.
-      { name: 'tiny-busy', role: 'llm', path: writeTestModel(path.join(dir, 'busy'), 'llama', 'q8_0', 4096), maxBatch: 1, maxQueue: 1 },
+      // A long context, so each generation outlasts the others' arrival however fast the engine is,
+      // and a disconnect can be shown to end one far short of a budget it would take many seconds for.
+      { name: 'tiny-busy', role: 'llm', path: writeTestModel(path.join(dir, 'busy'), 'llama', 'q8_0', 16384), maxBatch: 1, maxQueue: 1 },
     ],
     { bodyLimitBytes: 64 * 1024, sseHeartbeatMs: 200, shutdownGraceMs: 5000 },
   );
@@ -113,9 +114,14 @@ describe('generation', () => {
   });
 
   it('a client that disconnects mid-stream cancels its generation in the engine, well short of max_tokens', async () => {
-    // The long-context model and a budget it needs about a second for: a generation that ends
-    // on its own cannot pass for a cancelled one.
-    const MAX = 4000;
+    // A budget the model needs many seconds for (9-15 s for 16000 tokens on a loaded 2-core box), so a
+    // generation that ends on its own cannot pass for a cancelled one. Not a smaller one: this
+    // fixture's greedy output is uneven (~1000 tokens in the first ~0.2 s, then a ~2700-token
+    // stretch that decodes to no text, so no event and no write), and on a loaded machine the
+    // hang-up reaches this process's one JS thread (client and server both) up to a second or
+    // more late while the engine's threads run on: 2000-3850 tokens before the cancel were
+    // measured there, which a 4000-token budget could not tell from finishing.
+    const MAX = 16000;
     const metric = async (pattern: RegExp) => Number(pattern.exec(await (await fetch(`${base}/metrics`)).text())?.[1] ?? 0);
     const cancelled = () => metric(/^vllm:request_success_total\{model_name="tiny-busy",finished_reason="cancelled"\} (\d+)/m);
     const tokens = () => metric(/^vllm:generation_tokens_total\{model_name="tiny-busy"\} (\d+)/m);
