@@ -337,8 +337,14 @@ void describe("listModels", () => {
 void describe("manifest", () => {
   void it("is frozen, consistent and has the expected defaults", () => {
     assert.ok(Object.isFrozen(MODELS) && Object.isFrozen(MODELS[0]?.sources[0]?.packages[0]));
-    assert.deepEqual([...DEFAULT_MODEL_NAMES], ["qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct", "all-minilm-l6-v2"]);
+    assert.deepEqual([...DEFAULT_MODEL_NAMES], ["qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct", "all-minilm-l6-v2", "bge-small-en-v1.5"]);
     for (const m of MODELS) {
+      const conv = m.conversion;
+      if (conv) {
+        assert.ok(m.sources[conv.source]?.packages[conv.input.package], `${m.name} conversion input`);
+        assert.match(conv.input.sha256, /^[0-9a-f]{64}$/);
+        for (const f of conv.files) assert.match(f.sha256, /^[0-9a-f]{64}$/, f.path);
+      }
       for (const s of m.sources) {
         for (const p of s.packages) assert.match(p.sha256, /^[0-9a-f]{64}$/, p.filename);
         for (const f of s.files) {
