@@ -13,7 +13,7 @@
  * failing that, the MatMul node's own path (`/encoder/layer.0/attention/self/query/MatMul`).
  * Every mapped tensor is checked against the shapes BERT needs.
  */
-import { readOnnxModel, tensorFloats, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnx/onnx-proto.ts';
+import { ONNX_FLOAT, readOnnxModel, tensorFloats, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnx/onnx-proto.ts';
 import { encodeSafetensors, type F32Tensor } from './safetensors.ts';
 
 /** What the ONNX graph does not say and the output directory needs. */
@@ -122,6 +122,11 @@ export function bertTensorsFromOnnx(model: OnnxModel): { tensors: Map<string, F3
     mapping.push({ from: t.name, to, transposed, how });
   };
   for (const t of model.initializers) {
+    // Integer buffers (position_ids) and the like are not parameters; whatever BERT needs is checked below.
+    if (t.dataType !== ONNX_FLOAT) {
+      skipped.push(t.name);
+      continue;
+    }
     const tUses = uses.get(t.name) ?? [];
     const m = BERT_NAME.exec(t.name);
     if (m) {

@@ -39,3 +39,20 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, F32Tensor>, metad
   }
   return out;
 }
+
+/** Reads float32 tensors back from safetensors bytes (other dtypes are an error). */
+export function decodeSafetensors(bytes: Uint8Array): Map<string, F32Tensor> {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const out = new Map<string, F32Tensor>();
+  for (const [name, t] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    if (t.dtype !== 'F32') throw new Error(`tensor '${name}' is ${t.dtype}; only F32 is read`);
+    const [start, end] = t.data_offsets;
+    const data = new Float32Array((end - start) / 4);
+    new Uint8Array(data.buffer).set(buf.subarray(8 + n + start, 8 + n + end));
+    out.set(name, { shape: t.shape, data });
+  }
+  return out;
+}
