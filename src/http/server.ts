@@ -101,7 +101,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   let documents: DocumentService | undefined;
   // Documents open (and the demo corpus goes in) once the embedder is ready.
-  let documentsState = models.defaultModel('embedder') ? 'loading' : 'disabled';
+  let documentsState = models.embedderFor('retrieval') ? 'loading' : 'disabled';
   const app = createApp({
     models,
     metrics,
@@ -150,8 +150,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     })
     .then(async () => {
       // Documents need the embedder: they open once it is ready.
-      const embedder = models.defaultModel('embedder');
-      if (!embedder) return;
+      const retrieval = models.embedderFor('retrieval');
+      if (!retrieval) return;
+      const embedder = retrieval.name;
       if (engine.listModels().find((m) => m.name === embedder)?.status !== 'ready') {
         documentsState = 'failed: the embedder did not load';
         return;
@@ -161,6 +162,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           engine,
           store: new DocumentStore(config.dataDir),
           embedder,
+          queryInstruction: retrieval.queryInstruction,
+          isReady: (name) => engine.listModels().some((m) => m.name === name && m.status === 'ready'),
+          onReembed: (p, failure) => {
+            if (failure) logger.error({ document: failure.id, err: failure.error, ...p }, 'document re-embedding failed; it keeps its old vectors');
+            else if (!p.running || p.done % Math.max(1, Math.floor(p.total / 10)) === 0) logger.info(p, p.running ? 're-embedding documents' : 'documents re-embedded');
+          },
           chunkTokens: config.chunkTokens,
           overlapTokens: config.chunkOverlapTokens,
           // Answers grounded on the old corpus are stale now.
@@ -175,7 +182,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         }
         documents = service;
         documentsState = 'ready';
-        logger.info({ documents: service.count, loaded: n, data_dir: config.dataDir }, 'documents ready');
+        logger.info({ documents: service.count, loaded: n, data_dir: config.dataDir, embedder }, 'documents ready');
+        // Documents stored with another embedder move to this one in the background; their old vectors serve meanwhile.
+        void service.reembedStale();
       } catch (err) {
         documentsState = 'failed: could not open the document store';
         logger.error({ err, data_dir: config.dataDir }, 'documents failed to open');

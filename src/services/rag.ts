@@ -116,7 +116,9 @@ export class RagService {
     const model = req.model ?? this.#models.defaultModel('llm');
     if (!model) throw new RagUnavailableError('no LLM is configured on this server');
     const engine = this.#models.engine;
-    const embedder = this.#models.defaultModel('embedder')!;
+    // Retrieval uses the documents' embedder (BGE by default); the cache compares questions with its own (MiniLM).
+    const embedder = docs.embedder;
+    const cacheEmbedder = this.#models.embedderFor('cache')?.name ?? embedder;
     const rerankerName = this.#models.defaultModel('reranker');
     const reranker = rerankerName && engine.listModels().some((m) => m.name === rerankerName && m.status === 'ready') ? rerankerName : undefined;
 
@@ -135,7 +137,7 @@ export class RagService {
         ...(layout === DEFAULT_RAG_LAYOUT ? {} : { layout }),
       },
       system,
-      retrieval: { embedder, reranker: reranker ?? null, top_k_retrieve: req.topKRetrieve, top_k_rerank: req.topKRerank },
+      retrieval: { embedder, cache_embedder: cacheEmbedder, reranker: reranker ?? null, top_k_retrieve: req.topKRetrieve, top_k_rerank: req.topKRerank },
       corpus: docs.version,
       tenant: ctx.tenant,
     };
@@ -148,12 +150,13 @@ export class RagService {
     }
 
     let t = performance.now();
-    const [q] = await engine.embed(embedder, [req.query], { truncate: true });
+    let q: Float32Array | undefined;
     if (cache) {
+      [q] = await engine.embed(cacheEmbedder, [req.query], { truncate: true });
       const hit = await cache.semantic<CachedRagAnswer>(scope, req.query, q!);
       if (hit) return { kind: 'cached', cache: 'semantic', hit, lookupMs: performance.now() - lookupStart };
     }
-    const hits = docs.search(q!, req.topKRetrieve);
+    const hits = await docs.searchText(req.query, req.topKRetrieve);
     const retrievalMs = performance.now() - t;
 
     let sources: RagSource[] = hits.map((h) => ({ id: h.docId, title: h.title, score: h.score, text: h.text }));

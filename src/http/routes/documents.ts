@@ -56,7 +56,7 @@ export function createDocumentRoutes(docs: () => DocumentService | undefined, op
   });
   r.get('/v1/documents', (_req, res) => {
     const s = service();
-    res.json({ object: 'list', data: s.list(), corpus_version: s.version });
+    res.json({ object: 'list', data: s.list(), corpus_version: s.version, embedder: s.embedder, reembedding: s.reembedProgress ?? null });
   });
   r.get('/v1/documents/:id', (req, res) => {
     const d = service().get(req.params.id);
