@@ -198,14 +198,16 @@ export class DocumentService {
   /**
    * The `k` chunks nearest to a query: documents of the current embedder
    * through {@link embedQuery}; documents still awaiting re-embedding
-   * through their own (loaded) embedder, merged by score.
+   * through their own (loaded) embedder, merged by score. `known` is the
+   * query's plain embedding by some model, reused when it is the one needed.
    */
-  async searchText(query: string, k: number): Promise<DocumentHit[]> {
-    let hits = this.#index.search(await this.embedQuery(query), k);
+  async searchText(query: string, k: number, known?: { model: string; embedding: Float32Array }): Promise<DocumentHit[]> {
+    const reuse = known && known.model === this.#o.embedder && !this.#o.queryInstruction;
+    let hits = this.#index.search(reuse ? known.embedding : await this.embedQuery(query), k);
     for (const [name, index] of this.#legacy) {
       if (index.size === 0 || !this.#o.isReady?.(name)) continue;
-      const [q] = await this.#o.engine.embed(name, [query], { truncate: true });
-      hits = [...hits, ...index.search(q!, k)].sort((a, b) => b.score - a.score).slice(0, k);
+      const q = known?.model === name ? known.embedding : (await this.#o.engine.embed(name, [query], { truncate: true }))[0]!;
+      hits = [...hits, ...index.search(q, k)].sort((a, b) => b.score - a.score).slice(0, k);
     }
     return this.#withText(hits);
   }

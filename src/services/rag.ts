@@ -156,7 +156,7 @@ export class RagService {
       const hit = await cache.semantic<CachedRagAnswer>(scope, req.query, q!);
       if (hit) return { kind: 'cached', cache: 'semantic', hit, lookupMs: performance.now() - lookupStart };
     }
-    const hits = await docs.searchText(req.query, req.topKRetrieve);
+    const hits = await docs.searchText(req.query, req.topKRetrieve, q && { model: cacheEmbedder, embedding: q });
     const retrievalMs = performance.now() - t;
 
     let sources: RagSource[] = hits.map((h) => ({ id: h.docId, title: h.title, score: h.score, text: h.text }));
