@@ -17,15 +17,16 @@ import type { Stamp } from "./verify.ts";
 
 /** One archive member read whole into memory, verified against its pinned size and sha256. */
 async function readMember(ctx: PullContext, model: string, archive: string, ref: OnnxBertConversion["input"]): Promise<Buffer> {
-  const chunks: Buffer[] = [];
+  // One buffer of the pinned size, filled in place: the member is never held twice.
+  const out = Buffer.allocUnsafe(ref.size);
   const hash = createHash("sha256");
   let size = 0;
   let lastReport = 0;
   for await (const chunk of archiveMember(archive, ref.member)) {
-    chunks.push(chunk);
+    if (size + chunk.length > ref.size) throw new ChecksumError("size", ref.member, String(ref.size), `more than ${ref.size}`);
+    out.set(chunk, size);
     hash.update(chunk);
     size += chunk.length;
-    if (size > ref.size) throw new ChecksumError("size", ref.member, String(ref.size), `more than ${ref.size}`);
     if (size - lastReport >= 8 << 20) {
       lastReport = size;
       ctx.emit({ model, phase: "extract", file: ref.member, bytes: size, total: ref.size });
@@ -35,7 +36,7 @@ async function readMember(ctx: PullContext, model: string, archive: string, ref:
   if (size !== ref.size) throw new ChecksumError("size", ref.member, String(ref.size), String(size));
   const digest = hash.digest("hex");
   if (digest !== ref.sha256) throw new ChecksumError("sha256", ref.member, ref.sha256, digest);
-  return Buffer.concat(chunks, size);
+  return out;
 }
 
 /**
