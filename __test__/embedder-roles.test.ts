@@ -72,4 +72,12 @@ describe('a server with a retrieval and a cache embedder', () => {
     assert.ok(Math.abs(dot(withInstruction!) - dot(plain!)) > 1e-4, 'the instruction changes the score');
     assert.ok(Math.abs(body.sources[0]!.score - dot(withInstruction!)) < 1e-5, `score ${body.sources[0]!.score}, want ${dot(withInstruction!)}`);
   });
+
+  it('GET /v1/models says what each embedder serves, its pooling and its query instruction', async () => {
+    const { data } = (await (await fetch(`${server.url}/v1/models`)).json()) as { data: { id: string; serves?: string[]; pooling?: string; query_instruction?: string | null }[] };
+    const byId = new Map(data.map((m) => [m.id, m]));
+    assert.deepEqual(byId.get('tiny-ret'), { ...byId.get('tiny-ret'), serves: ['retrieval'], pooling: 'cls', query_instruction: INSTRUCTION });
+    assert.deepEqual(byId.get('tiny-cache'), { ...byId.get('tiny-cache'), serves: ['cache'], pooling: 'mean', query_instruction: null });
+    assert.equal(byId.get('tiny')?.serves, undefined);
+  });
 });
