@@ -19,6 +19,7 @@ Each sentence runs alone (batch of one, no padding), as in Candela's engine.
 import hashlib
 import json
 import platform
+import re
 import sys
 
 import numpy as np
@@ -71,8 +72,10 @@ def main() -> None:
         "produced_by": f"onnxruntime {ort.__version__}, tokenizers {tokenizers.__version__}, python {platform.python_version()}",
         "sentences": rows,
     }
-    json.dump(out, sys.stdout, indent=1)
-    sys.stdout.write("\n")
+    text = json.dumps(out, indent=1)
+    # One line per list of numbers (ids, embedding), so the file reads (and diffs) by sentence.
+    text = re.sub(r"\[\n\s*([^\[\]{}\"]*?)\n\s*\]", lambda m: "[" + re.sub(r"\s*\n\s*", " ", m.group(1)) + "]", text)
+    sys.stdout.write(text + "\n")
 
 
 if __name__ == "__main__":
