@@ -73,6 +73,25 @@ describe('a server with a retrieval and a cache embedder', () => {
     assert.ok(Math.abs(body.sources[0]!.score - dot(withInstruction!)) < 1e-5, `score ${body.sources[0]!.score}, want ${dot(withInstruction!)}`);
   });
 
+  it('embeds with the query instruction when input_type is query, as given otherwise', async () => {
+    const post = async (path: string, body: object): Promise<unknown> => {
+      const res = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      assert.equal(res.status, 200);
+      return res.json();
+    };
+    const engine = server.models.engine;
+    const [query] = await engine.embed('tiny-ret', [INSTRUCTION + 'where is the cat']);
+    const [plain] = await engine.embed('tiny-ret', ['where is the cat']);
+    const openai = (await post('/v1/embeddings', { model: 'tiny-ret', input: 'where is the cat', input_type: 'query' })) as { data: { embedding: number[] }[] };
+    assert.deepEqual(openai.data[0]!.embedding, Array.from(query!));
+    const tei = (await post('/v1/embed', { model: 'tiny-ret', inputs: ['where is the cat'] })) as number[][];
+    assert.deepEqual(tei[0], Array.from(plain!));
+    const teiQuery = (await post('/v1/embed', { model: 'tiny-ret', inputs: ['where is the cat'], input_type: 'query' })) as number[][];
+    assert.deepEqual(teiQuery[0], Array.from(query!));
+    const bad = await fetch(`${server.url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input: 'x', input_type: 'question' }) });
+    assert.equal(bad.status, 422);
+  });
+
   it('GET /v1/models says what each embedder serves, its pooling and its query instruction', async () => {
     const { data } = (await (await fetch(`${server.url}/v1/models`)).json()) as { data: { id: string; serves?: string[]; pooling?: string; query_instruction?: string | null }[] };
     const byId = new Map(data.map((m) => [m.id, m]));

@@ -1,6 +1,9 @@
 /**
  * Embeddings: POST /v1/embed (TEI-like: `{inputs, truncate}` → vectors) and
  * POST /v1/embeddings (OpenAI: `{input, model}` → list of embedding objects).
+ * `input_type: "query"` (as Voyage's API names it) puts the model's query
+ * instruction (BGE's "Represent this sentence…") before each text; passages
+ * ("document", the default) are embedded as given.
  */
 import { Router } from 'express';
 import { z } from 'zod';
@@ -13,14 +16,17 @@ import { modelFor } from '../route-helpers.ts';
 export const MAX_EMBED_INPUTS = 256;
 
 const Text = z.string().min(1, 'must not be empty');
+const InputType = z.enum(['query', 'document']).optional();
 export const TeiBody = z.object({
   inputs: z.union([Text, z.array(Text).min(1)]),
   model: z.string().min(1).optional(),
   truncate: z.boolean().default(false),
+  input_type: InputType,
 });
 export const OpenAiBody = z.object({
   input: z.union([Text, z.array(Text).min(1)]),
   model: z.string().min(1).optional(),
+  input_type: InputType,
   encoding_format: z.enum(['float', 'base64']).default('float'),
   dimensions: z.number().int().positive().optional(),
   user: z.string().optional(),
@@ -34,18 +40,24 @@ function asList(input: string | string[], param: string): string[] {
   return list;
 }
 
+/** The texts to embed: queries get the model's query instruction before them. */
+function withInstruction(models: ModelService, model: string, texts: string[], inputType: 'query' | 'document' | undefined): string[] {
+  const instruction = inputType === 'query' ? (models.specs.find((s) => s.name === model)?.queryInstruction ?? '') : '';
+  return instruction ? texts.map((t) => instruction + t) : texts;
+}
+
 export function createEmbeddingRoutes(models: ModelService): Router {
   const r = Router();
   r.post('/v1/embed', async (req, res) => {
     const body = validate(TeiBody, req.body);
     const model = modelFor(models, 'embedder', body.model);
-    const vectors = await models.engine.embed(model, asList(body.inputs, 'inputs'), { truncate: body.truncate });
+    const vectors = await models.engine.embed(model, withInstruction(models, model, asList(body.inputs, 'inputs'), body.input_type), { truncate: body.truncate });
     res.json(vectors.map((v) => Array.from(v)));
   });
   r.post('/v1/embeddings', async (req, res) => {
     const body = validate(OpenAiBody, req.body);
     const model = modelFor(models, 'embedder', body.model);
-    const texts = asList(body.input, 'input');
+    const texts = withInstruction(models, model, asList(body.input, 'input'), body.input_type);
     const vectors = await models.engine.embed(model, texts, { truncate: true });
     const dims = vectors[0]?.length ?? 0;
     if (body.dimensions !== undefined && body.dimensions !== dims) {
