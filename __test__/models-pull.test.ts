@@ -12,57 +12,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { crc32, deflateRawSync, gzipSync } from "node:zlib";
+import { gzipSync } from "node:zlib";
 import type { ModelEntry } from "../src/models/manifest.ts";
 import { MODELS, DEFAULT_MODEL_NAMES } from "../src/models/manifest.ts";
 import { ChecksumError, UnknownModelError, listModels, pullModels } from "../src/models/pull.ts";
 import type { PullProgressEvent } from "../src/models/pull.ts";
 import { createProgressReporter, formatEta } from "../src/models/progress.ts";
+import { makeZip } from "./helpers/zip.ts";
 
 const sha256 = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
-
-/** Minimal zip writer: stored (method 0) or deflated (method 8) entries, no zip64. */
-function makeZip(entries: { name: string; data: Buffer; deflate: boolean }[]): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const e of entries) {
-    const name = Buffer.from(e.name);
-    const body = e.deflate ? deflateRawSync(e.data) : e.data;
-    const crc = crc32(e.data);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(e.deflate ? 8 : 0, 8);
-    local.writeUInt16LE(0x21, 12);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(body.length, 18);
-    local.writeUInt32LE(e.data.length, 22);
-    local.writeUInt16LE(name.length, 26);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(20, 4);
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(e.deflate ? 8 : 0, 10);
-    central.writeUInt16LE(0x21, 14);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(body.length, 20);
-    central.writeUInt32LE(e.data.length, 24);
-    central.writeUInt16LE(name.length, 28);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, name, body);
-    centrals.push(central, name);
-    offset += 30 + name.length + body.length;
-  }
-  const cd = Buffer.concat(centrals);
-  const eocd = Buffer.alloc(22);
-  eocd.writeUInt32LE(0x06054b50, 0);
-  eocd.writeUInt16LE(entries.length, 8);
-  eocd.writeUInt16LE(entries.length, 10);
-  eocd.writeUInt32LE(cd.length, 12);
-  eocd.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, cd, eocd]);
-}
 
 /** Minimal ustar writer, gzipped like an npm tarball. */
 function makeTgz(entries: { name: string; data: Buffer }[]): Buffer {
@@ -337,8 +295,14 @@ void describe("listModels", () => {
 void describe("manifest", () => {
   void it("is frozen, consistent and has the expected defaults", () => {
     assert.ok(Object.isFrozen(MODELS) && Object.isFrozen(MODELS[0]?.sources[0]?.packages[0]));
-    assert.deepEqual([...DEFAULT_MODEL_NAMES], ["qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct", "all-minilm-l6-v2"]);
+    assert.deepEqual([...DEFAULT_MODEL_NAMES], ["qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct", "all-minilm-l6-v2", "bge-small-en-v1.5"]);
     for (const m of MODELS) {
+      const conv = m.conversion;
+      if (conv) {
+        assert.ok(m.sources[conv.source]?.packages[conv.input.package], `${m.name} conversion input`);
+        assert.match(conv.input.sha256, /^[0-9a-f]{64}$/);
+        for (const f of conv.files) assert.match(f.sha256, /^[0-9a-f]{64}$/, f.path);
+      }
       for (const s of m.sources) {
         for (const p of s.packages) assert.match(p.sha256, /^[0-9a-f]{64}$/, p.filename);
         for (const f of s.files) {

@@ -122,7 +122,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let documents: DocumentService | undefined;
   let documentStore: DocumentStore | undefined;
   // Documents open (and the demo corpus goes in) once the embedder is ready.
-  let documentsState = models.defaultModel('embedder') ? 'loading' : 'disabled';
+  let documentsState = models.embedderFor('retrieval') ? 'loading' : 'disabled';
   const retriever = new Retriever({ models, inference, documents: () => documents });
   const rag = new RagService({
     models,
@@ -186,8 +186,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     })
     .then(async () => {
       // Documents need the embedder: they open once it is ready.
-      const embedder = models.defaultModel('embedder');
-      if (!embedder) return;
+      const retrieval = models.embedderFor('retrieval');
+      if (!retrieval) return;
+      const embedder = retrieval.name;
       if (!models.isReady(embedder)) {
         documentsState = 'failed: the embedder did not load';
         return;
@@ -199,6 +200,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           engine: inference,
           store: documentStore,
           embedder,
+          queryInstruction: retrieval.queryInstruction,
+          isReady: (name) => models.isReady(name),
+          onReembed: (p, failure) => {
+            if (failure) logger.error({ document: failure.id, err: failure.error, ...p }, 'document re-embedding failed; it keeps its old vectors');
+            else if (!p.running || p.done % Math.max(1, Math.floor(p.total / 10)) === 0) logger.info(p, p.running ? 're-embedding documents' : 'documents re-embedded');
+          },
           chunkTokens: config.chunkTokens,
           overlapTokens: config.chunkOverlapTokens,
           // Answers grounded on the old corpus are stale now.
@@ -213,7 +220,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         }
         documents = service;
         documentsState = 'ready';
-        logger.info({ documents: service.count, loaded: n, store: documentStore.backend, revision: service.revision, data_dir: config.dataDir }, 'documents ready');
+        logger.info({ documents: service.count, loaded: n, store: documentStore.backend, revision: service.revision, data_dir: config.dataDir, embedder }, 'documents ready');
+        // Documents stored with another embedder move to this one in the background; their old vectors serve meanwhile.
+        void service.reembedStale();
       } catch (err) {
         documentsState = 'failed: could not open the document store';
         logger.error({ err, data_dir: config.dataDir }, 'documents failed to open');

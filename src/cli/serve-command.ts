@@ -15,7 +15,7 @@ export function serveModelSpecs(config: Config): ModelSpec[] {
     if (!entry) throw new UsageError(`unknown model '${name}' in CANDELA_MODELS (known: ${MODELS.map((m) => m.name).join(', ')})`);
     const dir = path.join(config.modelsDir, name);
     if (!existsSync(dir)) throw new UsageError(`model '${name}' is not downloaded; run: candela models pull ${name}`);
-    return { name, role: entry.role, path: dir, device: config.device, maxBatch: config.maxBatch, maxQueue: config.maxQueue, prefixCacheMb: config.prefixCacheMb };
+    return { name, role: entry.role, path: dir, device: config.device, maxBatch: config.maxBatch, maxQueue: config.maxQueue, prefixCacheMb: config.prefixCacheMb, uses: entry.uses, queryInstruction: entry.queryInstruction };
   });
 }
 

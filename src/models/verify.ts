@@ -8,7 +8,7 @@ import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../util/atomic-write.ts";
-import type { SourceFile } from "./manifest.ts";
+import type { PinnedFile } from "./manifest.ts";
 import type { PullContext } from "./pull-context.ts";
 
 export const STAMP = ".candela-verified.json";
@@ -19,7 +19,7 @@ export interface Stamp {
 }
 
 /** "ok": stamp matches; "hashed": verified now by hashing; "missing": absent or wrong. */
-export async function checkFile(ctx: PullContext, model: string, dir: string, file: SourceFile, stamp: Stamp): Promise<"ok" | "hashed" | "missing"> {
+export async function checkFile(ctx: PullContext, model: string, dir: string, file: PinnedFile, stamp: Stamp): Promise<"ok" | "hashed" | "missing"> {
   const path = join(dir, file.path);
   const st = await stat(path).catch(() => null);
   if (!st || !st.isFile() || st.size !== file.size) return "missing";

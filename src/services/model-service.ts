@@ -6,9 +6,15 @@
  * No express types here.
  */
 import type { Engine, LoadOptions, ModelInfo, ModelRole, SchedulerStats } from '../engine/index.ts';
+import type { EmbedderUse } from '../models/manifest.ts';
 
-/** A model the server should load at start-up. */
-export type ModelSpec = LoadOptions;
+/** A model the server should load at start-up, with what the server (not the engine) needs to know of it. */
+export type ModelSpec = LoadOptions & {
+  /** Embedders: what this one serves when several are loaded (manifest `uses`). */
+  uses?: readonly EmbedderUse[] | undefined;
+  /** Embedders: text put before a retrieval query (manifest `queryInstruction`). */
+  queryInstruction?: string | undefined;
+};
 
 /** One model's status as the probes report it. */
 export interface ModelStatusRow {
@@ -45,7 +51,8 @@ export class ModelService {
 
   /** Loads one model (the engine makes a load of a name already loading join it). */
   load(spec: ModelSpec, onLoaded?: (info: ModelInfo | undefined, spec: ModelSpec, err?: unknown) => void): Promise<ModelInfo | undefined> {
-    return this.#engine.loadModel(spec).then(
+    const { uses: _uses, queryInstruction: _instruction, ...load } = spec;
+    return this.#engine.loadModel(load).then(
       (info) => {
         this.#onLoad?.(info);
         onLoaded?.(info, spec);
@@ -104,5 +111,15 @@ export class ModelService {
   /** The model to use for `role` when a request names none: the first configured one. */
   defaultModel(role: ModelRole): string | undefined {
     return this.specs.find((s) => s.role === role)?.name;
+  }
+
+  /**
+   * The embedder for `use`: the first configured embedder that declares it
+   * (BGE for retrieval, MiniLM for the semantic cache in the default set),
+   * else the first embedder (one loaded embedder serves both).
+   */
+  embedderFor(use: EmbedderUse): ModelSpec | undefined {
+    const embedders = this.specs.filter((s) => s.role === 'embedder');
+    return embedders.find((s) => s.uses?.includes(use)) ?? embedders[0];
   }
 }

@@ -131,7 +131,9 @@ export class RagService {
     const model = req.model ?? this.#models.defaultModel('llm');
     if (!model) throw new RagUnavailableError('no LLM is configured on this server');
     const retriever = this.#retriever;
+    // Retrieval uses the documents' embedder (BGE by default); the cache compares questions with its own (MiniLM).
     const embedder = retriever.embedder()!;
+    const cacheEmbedder = this.#models.embedderFor('cache')?.name ?? embedder;
     const reranker = retriever.reranker();
     const mode = req.retrieval ?? retriever.defaultMode();
 
@@ -150,7 +152,7 @@ export class RagService {
         ...(layout === DEFAULT_RAG_LAYOUT ? {} : { layout }),
       },
       system,
-      retrieval: { embedder, reranker: reranker ?? null, top_k_retrieve: req.topKRetrieve, top_k_rerank: req.topKRerank, mode },
+      retrieval: { embedder, cache_embedder: cacheEmbedder, reranker: reranker ?? null, top_k_retrieve: req.topKRetrieve, top_k_rerank: req.topKRerank, mode },
       corpus: docs.version,
       tenant: ctx.tenant,
     };
@@ -163,15 +165,18 @@ export class RagService {
     }
 
     const t = performance.now();
-    const q = await retriever.embedQuery(req.query, signal, ctx);
-    const embedMs = performance.now() - t;
+    // The cache's vector (its own embedder, no instruction) is retrieval's too when that is the same model and needs no instruction.
+    let q: Float32Array | undefined;
     if (cache) {
-      const hit = await cache.semantic<CachedRagAnswer>(scope, req.query, q);
+      [q] = await this.#inference.embed(cacheEmbedder, [req.query], { truncate: true, signal }, ctx);
+      const hit = await cache.semantic<CachedRagAnswer>(scope, req.query, q!);
       if (hit) return { kind: 'cached', cache: 'semantic', hit, lookupMs: performance.now() - lookupStart };
     }
-    const found = await retriever.retrieve({ query: req.query, vector: q, k: req.topKRetrieve, keep: req.topKRerank, mode, rerank: reranker !== undefined, signal, ctx });
+    const vector = q && cacheEmbedder === embedder && !retriever.queryInstruction() ? q : undefined;
+    const embedMs = performance.now() - t;
+    const found = await retriever.retrieve({ query: req.query, vector, k: req.topKRetrieve, keep: req.topKRerank, mode, rerank: reranker !== undefined, signal, ctx });
     const { timings, reranked } = found;
-    const retrievalMs = embedMs + timings.dense_ms + timings.bm25_ms + timings.fuse_ms;
+    const retrievalMs = embedMs + timings.embed_ms + timings.dense_ms + timings.bm25_ms + timings.fuse_ms;
     const rerankMs = timings.rerank_ms;
     const sources: RagSource[] = found.hits.map((h) => ({ id: h.docId, title: h.title, score: h.score, text: h.text }));
     this.#onStages?.(retrievalMs, reranked ? rerankMs : undefined);
@@ -182,12 +187,13 @@ export class RagService {
       { params: { maxTokens: req.maxTokens, temperature: req.temperature, ignoreEos: req.ignoreEos ?? false, ...(layout.stop.length ? { stop: layout.stop } : {}) }, signal },
       ctx,
     );
-    if (cache) {
+    if (cache && q) {
+      const cacheVector = q;
       // Only completed answers are kept: not cancelled, not failed, not empty.
       void generation.result.then((r: GenerationResult) => {
         if ((r.finishReason === 'stop' || r.finishReason === 'length') && r.text.trim() !== '') {
           const payload: CachedRagAnswer = { answer: r.text, model, sources, reranked, finishReason: r.finishReason, usage: r.usage };
-          return cache.put(scope, req.query, q, payload);
+          return cache.put(scope, req.query, cacheVector, payload);
         }
       });
     }

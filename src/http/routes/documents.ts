@@ -63,7 +63,7 @@ export function createDocumentRoutes(docs: () => DocumentService | undefined, op
   });
   r.get('/v1/documents', (_req, res) => {
     const s = service();
-    res.json({ object: 'list', data: s.list(), ...corpus(s) });
+    res.json({ object: 'list', data: s.list(), ...corpus(s), embedder: s.embedder, reembedding: s.reembedProgress ?? null });
   });
   r.get('/v1/documents/:id', (req, res) => {
     const d = service().get(req.params.id);

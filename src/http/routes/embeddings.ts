@@ -1,6 +1,9 @@
 /**
  * Embeddings: POST /v1/embed (TEI-like: `{inputs, truncate}` → vectors) and
  * POST /v1/embeddings (OpenAI: `{input, model}` → list of embedding objects).
+ * `input_type: "query"` (as Voyage's API names it) puts the model's query
+ * instruction (BGE's "Represent this sentence…") before each text; passages
+ * ("document", the default) are embedded as given.
  */
 import { Router } from 'express';
 import { z } from 'zod';
@@ -16,14 +19,17 @@ import { modelFor } from '../route-helpers.ts';
 export const MAX_EMBED_INPUTS = 256;
 
 const Text = z.string().min(1, 'must not be empty');
+const InputType = z.enum(['query', 'document']).optional();
 export const TeiBody = z.object({
   inputs: z.union([Text, z.array(Text).min(1).meta({ maxItems: MAX_EMBED_INPUTS })]),
   model: z.string().min(1).optional(),
   truncate: z.boolean().default(false),
+  input_type: InputType,
 });
 export const OpenAiBody = z.object({
   input: z.union([Text, z.array(Text).min(1).meta({ maxItems: MAX_EMBED_INPUTS })]),
   model: z.string().min(1).optional(),
+  input_type: InputType,
   encoding_format: z.enum(['float', 'base64']).default('float'),
   dimensions: z.number().int().positive().optional(),
   user: z.string().optional(),
@@ -37,6 +43,12 @@ function asList(input: string | string[], param: string): string[] {
   return list;
 }
 
+/** The texts to embed: queries get the model's query instruction before them. */
+function withInstruction(models: ModelService, model: string, texts: string[], inputType: 'query' | 'document' | undefined): string[] {
+  const instruction = inputType === 'query' ? (models.specs.find((s) => s.name === model)?.queryInstruction ?? '') : '';
+  return instruction ? texts.map((t) => instruction + t) : texts;
+}
+
 /** The embedding routes; the model calls go through `inference` (admission). */
 export function createEmbeddingRoutes(models: ModelService, inference: InferenceService): Router {
   const r = Router();
@@ -44,14 +56,14 @@ export function createEmbeddingRoutes(models: ModelService, inference: Inference
     const body = validate(TeiBody, req.body);
     const model = modelFor(models, 'embedder', body.model);
     const signal = clientGone(res);
-    const vectors = await inference.embed(model, asList(body.inputs, 'inputs'), { truncate: body.truncate, signal }, contextOf(res));
+    const vectors = await inference.embed(model, withInstruction(models, model, asList(body.inputs, 'inputs'), body.input_type), { truncate: body.truncate, signal }, contextOf(res));
     if (signal.aborted) return; // the client is gone
     res.json(vectors.map((v) => Array.from(v)));
   });
   r.post('/v1/embeddings', async (req, res) => {
     const body = validate(OpenAiBody, req.body);
     const model = modelFor(models, 'embedder', body.model);
-    const texts = asList(body.input, 'input');
+    const texts = withInstruction(models, model, asList(body.input, 'input'), body.input_type);
     const signal = clientGone(res);
     const { vectors, promptTokens: tokens } = await inference.embedWithUsage(model, texts, { truncate: true, signal }, contextOf(res));
     if (signal.aborted) return; // the client is gone

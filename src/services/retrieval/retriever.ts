@@ -103,9 +103,15 @@ export class Retriever {
     this.#documents = options.documents;
   }
 
-  /** The retrieval embedder's name (undefined when none is configured). */
+  /** The retrieval embedder's name (undefined when none is configured): the documents' embedder (BGE in the default set). */
   embedder(): string | undefined {
-    return this.#models.defaultModel('embedder');
+    return this.#documents()?.embedder ?? this.#models.embedderFor('retrieval')?.name;
+  }
+
+  /** The text the retrieval embedder wants before a query (BGE's instruction), or undefined. */
+  queryInstruction(): string | undefined {
+    const name = this.embedder();
+    return this.#models.specs.find((s) => s.name === name)?.queryInstruction || undefined;
   }
 
   /** The cross-encoder, when one is configured and ready. */
@@ -123,7 +129,7 @@ export class Retriever {
   async embedQuery(query: string, signal?: AbortSignal, ctx?: RequestContext): Promise<Float32Array> {
     const embedder = this.embedder();
     if (!embedder) throw new RetrievalUnavailableError('retrieval needs an embedding model, and none is configured');
-    const [v] = await this.#inference.embed(embedder, [query], { truncate: true, signal }, ctx);
+    const [v] = await this.#inference.embed(embedder, [(this.queryInstruction() ?? '') + query], { truncate: true, signal }, ctx);
     return v!;
   }
 
@@ -142,14 +148,15 @@ export class Retriever {
 
     t = performance.now();
     const depth = mode === 'hybrid' ? Math.max(o.k, MIN_FUSION_DEPTH) : o.k;
-    const dense = await docs.chunks.searchDense(vector, depth);
+    const dense = await docs.searchDense(o.query, depth, { vector, signal: o.signal, ctx: o.ctx });
     timings.dense_ms = performance.now() - t;
 
+    const denseScore = new Map(dense.map((h) => [chunkId(h.docId, h.chunk), h.score]));
     let ranked: { docId: string; chunk: number; fused: number | null }[];
     const bm25 = new Map<string, number>();
     if (mode === 'hybrid') {
       t = performance.now();
-      const lexical = docs.chunks.searchText(o.query, depth);
+      const lexical = docs.searchLexical(o.query, depth);
       timings.bm25_ms = performance.now() - t;
       t = performance.now();
       for (const h of lexical) bm25.set(chunkId(h.docId, h.chunk), h.score);
@@ -166,7 +173,8 @@ export class Retriever {
       const d = docs.get(r.docId);
       const c = d?.chunks[r.chunk];
       if (!d || !c) continue;
-      const cosine = dot(vector, c.embedding);
+      // Chunks awaiting re-embedding live in another vector space: their cosine is the one their own search gave.
+      const cosine = d.embedder === embedder ? dot(vector, c.embedding) : (denseScore.get(chunkId(r.docId, r.chunk)) ?? 0);
       const lexical = bm25.get(chunkId(r.docId, r.chunk)) ?? null;
       hits.push({
         docId: r.docId,
