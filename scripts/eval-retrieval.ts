@@ -17,7 +17,7 @@ import { RETRIEVAL_MODES, type RetrievalMode } from '../src/services/retrieval/r
 
 const LABELS: Record<string, string> = { 'all-minilm-l6-v2': 'MiniLM', 'bge-small-en-v1.5': 'BGE' };
 
-const { values } = parseArgs({ options: { embedders: { type: 'string', default: 'all-minilm-l6-v2' }, modes: { type: 'string', default: 'dense,hybrid' } } });
+const { values } = parseArgs({ options: { embedders: { type: 'string', default: 'all-minilm-l6-v2,bge-small-en-v1.5' }, modes: { type: 'string', default: 'dense,hybrid' } } });
 const modes = values.modes.split(',').map((m) => {
   if (!(RETRIEVAL_MODES as readonly string[]).includes(m)) throw new Error(`unknown mode '${m}' (known: ${RETRIEVAL_MODES.join(', ')})`);
   return m as RetrievalMode;

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../config.ts';
 import { startServer } from '../bootstrap.ts';
+import { MODELS } from '../models/manifest.ts';
 import type { RetrievalMode } from '../services/retrieval/retriever.ts';
 import { ingestCorpus, matchesExpectation, type EvalQuestion } from './answer-eval.ts';
 
@@ -89,7 +90,7 @@ export async function runRetrievalEval(o: RetrievalEvalOptions): Promise<Retriev
   for (const e of o.embedders) {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'candela-retrieval-eval-'));
     const config = Object.freeze({ ...loadConfig({}), port: 0, host: '127.0.0.1', dataDir, demoCorpus: false, cacheEnabled: false });
-    const server = await startServer({ config, logger: pino({ level: 'silent' }), models: [{ name: e.model, role: 'embedder', path: path.join(o.modelsDir, e.model) }] });
+    const server = await startServer({ config, logger: pino({ level: 'silent' }), models: [{ name: e.model, role: 'embedder', path: path.join(o.modelsDir, e.model), queryInstruction: MODELS.find((m) => m.name === e.model)?.queryInstruction }] });
     try {
       await server.loaded;
       await ingestCorpus({ baseUrl: server.url, documents: o.documents });
