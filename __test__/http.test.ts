@@ -117,7 +117,8 @@ describe('generation', () => {
     // A budget the model needs many seconds for (9-15 s for 16000 tokens on a loaded 2-core box), so a
     // generation that ends on its own cannot pass for a cancelled one. Not a smaller one: this
     // fixture's greedy output is uneven (~1000 tokens in the first ~0.2 s, then a ~2700-token
-    // stretch that decodes to no text, so no event and no write), and on a loaded machine the
+    // stretch of invalid UTF-8 bytes, which the decoder now streams as U+FFFD a few tokens at a
+    // time but once held back whole), and on a loaded machine the
     // hang-up reaches this process's one JS thread (client and server both) up to a second or
     // more late while the engine's threads run on: 2000-3850 tokens before the cancel were
     // measured there, which a 4000-token budget could not tell from finishing.

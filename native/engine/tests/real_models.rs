@@ -355,3 +355,60 @@ fn large_embedding_batches_split_by_tokens_and_match_single_texts() {
         assert_eq!(all[i], e.embed(&texts[i..i + 1], true).unwrap()[0], "text {i}");
     }
 }
+
+/// Streams `ids` through the incremental decoder: the text, and the most tokens
+/// pushed in a row with no text coming out.
+fn stream_ids(tok: &tokenizers::Tokenizer, ids: &[u32]) -> (String, usize) {
+    let mut d = text::IncrementalDecoder::new();
+    let (mut out, mut silent, mut longest) = (String::new(), 0, 0);
+    for &id in ids {
+        let piece = d.push(tok, id).unwrap();
+        silent = if piece.is_empty() { silent + 1 } else { 0 };
+        longest = longest.max(silent);
+        out.push_str(&piece);
+    }
+    out.push_str(&d.flush(tok).unwrap());
+    (out, longest)
+}
+
+/// What a model sampling at a high temperature may produce: random tokens, half
+/// of them pieces of UTF-8 characters (tokens that decode to U+FFFD alone),
+/// streamed through the real Qwen and SmolLM vocabularies. The text streams
+/// with bounded holds and equals decoding all ids at once.
+#[test]
+fn random_tokens_stream_as_decoded_at_once_with_bounded_holds() {
+    for name in [QWEN, SMOL] {
+        let Some(dir) = real_model(name) else { return };
+        let files = LlmFiles::resolve(&dir).unwrap();
+        let tok = match &files.tokenizer_json {
+            Some(path) => tokenizers::Tokenizer::from_file(path).unwrap(),
+            None => {
+                let mut f = std::fs::File::open(&files.gguf).unwrap();
+                tokenizer::tokenizer_from_gguf(&candle_core::quantized::gguf_file::Content::read(&mut f).unwrap()).unwrap()
+            }
+        };
+        let added: std::collections::HashSet<u32> = tok.get_added_tokens_decoder().into_keys().collect();
+        let normal: Vec<u32> = (0..tok.get_vocab_size(false) as u32).filter(|id| !added.contains(id)).collect();
+        let partial: Vec<u32> = normal.iter().copied().filter(|&id| tok.decode(&[id], false).unwrap().contains('\u{FFFD}')).collect();
+        assert!(partial.len() > 100, "{name}: {} partial-character tokens", partial.len());
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let (mut worst, mut total) = (0, std::time::Duration::ZERO);
+        for _ in 0..40 {
+            let ids: Vec<u32> =
+                (0..300).map(|_| if next(2) == 0 { partial[next(partial.len())] } else { normal[next(normal.len())] }).collect();
+            let started = std::time::Instant::now();
+            let (streamed, longest) = stream_ids(&tok, &ids);
+            total += started.elapsed();
+            worst = worst.max(longest);
+            assert_eq!(streamed, tok.decode(&ids, false).unwrap(), "{name}: {ids:?}");
+        }
+        eprintln!("{name}: {} partial-character tokens; longest hold {worst} tokens; 12000 tokens streamed in {total:?}", partial.len());
+        assert!(worst <= 3, "{name}: held {worst} tokens in a row");
+    }
+}
