@@ -337,7 +337,7 @@ void describe("listModels", () => {
 void describe("manifest", () => {
   void it("is frozen, consistent and has the expected defaults", () => {
     assert.ok(Object.isFrozen(MODELS) && Object.isFrozen(MODELS[0]?.sources[0]?.packages[0]));
-    assert.deepEqual([...DEFAULT_MODEL_NAMES], ["qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct", "all-minilm-l6-v2"]);
+    assert.deepEqual([...DEFAULT_MODEL_NAMES], ["qwen2.5-coder-1.5b-instruct", "smollm2-135m-instruct", "all-minilm-l6-v2"]);
     for (const m of MODELS) {
       for (const s of m.sources) {
         for (const p of s.packages) assert.match(p.sha256, /^[0-9a-f]{64}$/, p.filename);
