@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { containsTerm, isRefusal, loadEvalSet, readCorpus, scoreAnswer, summarize, type EvalQuestion } from '../src/eval/answer-eval.ts';
+import { containsTerm, isRefusal, loadEvalSet, readCorpus, scoreAnswer, summarize, testSubset, type EvalQuestion } from '../src/eval/answer-eval.ts';
 import { ROOT, tempDir } from './helpers/paths.ts';
 
 describe('containsTerm', () => {
@@ -85,6 +85,24 @@ describe('the question set', () => {
     assert.equal(docs.length, set.corpus.length);
     assert.ok(set.questions.filter((q) => !q.unanswerable).length >= 30);
     assert.ok(set.questions.filter((q) => q.unanswerable).length >= 5);
+  });
+
+  it("has a test subset: every other question of each document, every unanswerable one", () => {
+    const set = loadEvalSet(path.join(ROOT, 'eval', 'answers', 'questions.json'));
+    const sub = testSubset(set.questions);
+    for (const d of set.corpus) {
+      const all = set.questions.filter((q) => q.doc === d.id).map((q) => q.id);
+      assert.deepEqual(
+        sub.filter((q) => q.doc === d.id).map((q) => q.id),
+        all.filter((_, i) => i % 2 === 0),
+        d.id,
+      );
+    }
+    assert.deepEqual(
+      sub.filter((q) => q.unanswerable).map((q) => q.id),
+      set.questions.filter((q) => q.unanswerable).map((q) => q.id),
+    );
+    assert.deepEqual(new Set(sub.flatMap((q) => (q.doc ? [q.doc] : []))), new Set(set.corpus.map((d) => d.id)), 'every document keeps questions');
   });
 
   it('refuses questions that give their answer away, and corpora of another version', () => {

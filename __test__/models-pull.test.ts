@@ -295,7 +295,7 @@ void describe("listModels", () => {
 void describe("manifest", () => {
   void it("is frozen, consistent and has the expected defaults", () => {
     assert.ok(Object.isFrozen(MODELS) && Object.isFrozen(MODELS[0]?.sources[0]?.packages[0]));
-    assert.deepEqual([...DEFAULT_MODEL_NAMES], ["qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct", "all-minilm-l6-v2", "bge-small-en-v1.5"]);
+    assert.deepEqual([...DEFAULT_MODEL_NAMES], ["qwen2.5-coder-1.5b-instruct", "smollm2-135m-instruct", "all-minilm-l6-v2", "bge-small-en-v1.5"]);
     for (const m of MODELS) {
       const conv = m.conversion;
       if (conv) {

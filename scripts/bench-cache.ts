@@ -166,7 +166,7 @@ for (let r = 0; r < rounds; r++) {
   semanticMs.push(s.ms);
   for (const k of [e.kind, s.kind]) kinds[k ?? '?'] = (kinds[k ?? '?'] ?? 0) + 1;
 }
-out(`   uncached answer (Qwen 0.5B, 32 tokens)  p50 ${q(missMs, 0.5).toFixed(0).padStart(8)}  (${missMs.length} questions)`);
+out(`   uncached answer (default LLM, 32 tokens) p50 ${q(missMs, 0.5).toFixed(0).padStart(8)}  (${missMs.length} questions)`);
 out(`   exact hit                               ${fmt(exactMs)}`);
 out(`   semantic hit (paraphrase)               ${fmt(semanticMs)}`);
 out(`   outcomes: ${JSON.stringify(kinds)}`);

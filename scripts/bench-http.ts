@@ -55,7 +55,7 @@ await time('POST /v1/embeddings (1 text, MiniLM)', async () => void (await ok(aw
 await time('POST /v1/embeddings (32 texts)', async () =>
   void (await ok(await post('/v1/embeddings', { input: Array.from({ length: 32 }, (_, i) => `sentence ${i} about servers`) }))).json(),
 );
-await time('POST /v1/generate (Qwen 0.5B, 32 tokens)', async () =>
+await time('POST /v1/generate (default LLM, 32 tokens)', async () =>
   void (await ok(await post('/v1/generate', { messages: [{ role: 'user', content: 'Name a colour.' }], max_tokens: 32, ignore_eos: true }))).json(),
 );
 await time('POST /v1/chat/completions (16 tokens)', async () =>

@@ -7,8 +7,9 @@
  *
  *   npm run eval:answers                              # the default prompt, default LLM
  *   npm run eval:answers -- --variant all --json out.json
- *   npm run eval:answers -- --model qwen2.5-coder-1.5b-instruct --variant original,default
- *   options: --model NAME, --variant NAME[,NAME|all], --concurrency N (1), --limit N, --every K,
+ *   npm run eval:answers -- --model qwen2.5-coder-0.5b-instruct --variant original,default
+ *   npm run eval:answers -- --subset test --concurrency 4   # the questions __test__/answer-eval.test.ts asks
+ *   options: --model NAME, --variant NAME[,NAME|all], --concurrency N (1), --subset test, --limit N, --every K,
  *            --max-tokens N, --json FILE, --verbose (every answer)
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,20 +19,24 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { loadConfig, PROJECT_ROOT } from '../src/config.ts';
 import { serveModelSpecs } from '../src/cli/serve-command.ts';
-import { formatSummary, ingestCorpus, loadEvalSet, readCorpus, runAnswerEval, summarize, type EvalSummary, type QuestionResult } from '../src/eval/answer-eval.ts';
+import { MODELS } from '../src/models/manifest.ts';
+import { formatSummary, ingestCorpus, loadEvalSet, readCorpus, runAnswerEval, summarize, testSubset, type EvalSummary, type QuestionResult } from '../src/eval/answer-eval.ts';
 import { PROMPT_VARIANTS, type PromptVariant } from '../src/eval/prompt-variants.ts';
 import { startServer } from '../src/bootstrap.ts';
 
 const SET_FILE = path.join(PROJECT_ROOT, 'eval', 'answers', 'questions.json');
 const EMBEDDER = 'all-minilm-l6-v2';
+/** The LLM `npm start` serves: the first LLM of the default set. */
+const DEFAULT_LLM = MODELS.find((m) => m.role === 'llm' && m.default)!.name;
 
 const { values } = parseArgs({
   options: {
-    model: { type: 'string', default: 'qwen2.5-coder-0.5b-instruct' },
+    model: { type: 'string', default: DEFAULT_LLM },
     variant: { type: 'string', default: 'default' },
     concurrency: { type: 'string', default: '1' },
     limit: { type: 'string' },
     every: { type: 'string' },
+    subset: { type: 'string' },
     'max-tokens': { type: 'string' },
     json: { type: 'string' },
     verbose: { type: 'boolean', default: false },
@@ -46,8 +51,10 @@ const variants: PromptVariant[] = names.map((n) => {
 });
 const set = loadEvalSet(SET_FILE);
 // --every K keeps every K-th question (a quick sample across all documents); --limit N the first N.
+// --subset test: the fixed subset of the evaluation test (testSubset).
+if (values.subset !== undefined && values.subset !== 'test') throw new Error(`unknown subset '${values.subset}' (known: test)`);
 const every = Number(values.every ?? 1);
-const sampled = set.questions.filter((_, i) => i % every === 0);
+const sampled = (values.subset === 'test' ? testSubset(set.questions) : set.questions).filter((_, i) => i % every === 0);
 const questions = values.limit ? sampled.slice(0, Number(values.limit)) : sampled;
 const documents = readCorpus(set, path.join(PROJECT_ROOT, 'node_modules'));
 const concurrency = Number(values.concurrency);

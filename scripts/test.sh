@@ -8,6 +8,14 @@ step() { printf '\n==> [test %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 bash scripts/setup.sh
 
+# The engine, binding and CLI tests also run on qwen2.5-coder-0.5b-instruct,
+# which is no longer in the default set (issue 9): pulled here (sha256-verified,
+# skipped when present).
+if [ "${CANDELA_SKIP_MODELS:-0}" != "1" ]; then
+  step "test models beyond the default set: qwen2.5-coder-0.5b-instruct"
+  bin/candela models pull qwen2.5-coder-0.5b-instruct
+fi
+
 # The shared-state tests run a real Redis (Debian's redis-server); the tests
 # start and stop their own instances on free ports.
 if ! command -v redis-server >/dev/null 2>&1; then

@@ -248,9 +248,12 @@ const entries: ModelEntry[] = [
       },
       qwenTokenizerSource,
     ],
-    default: true,
+    // Not pulled by default since issue 9: on the answer evaluation it answers in words with a
+    // correct citation for at most 16 % of the questions, whatever the prompt layout. The tests
+    // and benchmarks that name it pull it (scripts/test.sh, package.json's bench scripts).
+    default: false,
     description:
-      "Qwen2.5-Coder 0.5B Instruct, GGUF Q4_K_M (mixed Q5_0/Q8_0/Q4_K/Q6_K tensors): the default chat/code LLM.",
+      "Qwen2.5-Coder 0.5B Instruct, GGUF Q4_K_M (mixed Q5_0/Q8_0/Q4_K/Q6_K tensors): a smaller, faster LLM (480 MB) for tests and benchmarks.",
   },
   {
     name: "qwen2.5-coder-1.5b-instruct",
@@ -279,8 +282,10 @@ const entries: ModelEntry[] = [
       },
       qwenTokenizerSource,
     ],
-    default: false,
-    description: "Qwen2.5-Coder 1.5B Instruct, GGUF Q4_K_M: a larger, better LLM (1.1 GB).",
+    // The default chat/RAG LLM since issue 9: on the answer evaluation (npm run eval:answers) it
+    // answers in words with a correct citation for 76 % of the questions, the 0.5B model 16 %.
+    default: true,
+    description: "Qwen2.5-Coder 1.5B Instruct, GGUF Q4_K_M (1.1 GB): the default chat/code/RAG LLM.",
   },
   {
     name: "smollm2-135m-instruct",
