@@ -37,7 +37,9 @@ const MIN_ACCURACY = 17 / 21;
 const MIN_REFUSALS = 3 / 6;
 
 const llm = realModel(LLM);
-const embedder = realModel('all-minilm-l6-v2');
+/** Retrieval as `npm start` serves it: the default set's retrieval embedder (BGE) with its query instruction. */
+const RETRIEVAL = MODELS.find((m) => m.role === 'embedder' && m.default && m.uses?.includes('retrieval'))!;
+const embedder = realModel(RETRIEVAL.name);
 const set = loadEvalSet(path.join(ROOT, 'eval', 'answers', 'questions.json'));
 const questions = testSubset(set.questions);
 let server: RunningServer;
@@ -48,7 +50,7 @@ before(async () => {
   server = await startTinyServer(
     [
       { name: LLM, role: 'llm', path: llm },
-      { name: 'all-minilm-l6-v2', role: 'embedder', path: embedder },
+      { name: RETRIEVAL.name, role: 'embedder', path: embedder, uses: RETRIEVAL.uses, queryInstruction: RETRIEVAL.queryInstruction },
     ],
     { cacheEnabled: false, budget: 0 },
   );

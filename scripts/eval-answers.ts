@@ -25,7 +25,8 @@ import { PROMPT_VARIANTS, type PromptVariant } from '../src/eval/prompt-variants
 import { startServer } from '../src/bootstrap.ts';
 
 const SET_FILE = path.join(PROJECT_ROOT, 'eval', 'answers', 'questions.json');
-const EMBEDDER = 'all-minilm-l6-v2';
+/** The default set's embedders: BGE for retrieval, MiniLM for the semantic cache (off here). */
+const EMBEDDERS = MODELS.filter((m) => m.role === 'embedder' && m.default).map((m) => m.name);
 /** The LLM `npm start` serves: the first LLM of the default set. */
 const DEFAULT_LLM = MODELS.find((m) => m.role === 'llm' && m.default)!.name;
 
@@ -67,7 +68,7 @@ try {
   for (const [i, v] of variants.entries()) {
     const config = Object.freeze({
       ...base,
-      serveModels: [values.model, EMBEDDER],
+      serveModels: [values.model, ...EMBEDDERS],
       port: 0,
       host: '127.0.0.1',
       dataDir,

@@ -63,7 +63,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
   { method: 'get', path: '/v1/documents', summary: 'List documents and the corpus version', tag: 'documents', errors: [503] },
   { method: 'get', path: '/v1/documents/:id', summary: 'One document with its chunks', tag: 'documents', errors: [404, 503] },
   { method: 'delete', path: '/v1/documents/:id', summary: 'Delete a document', tag: 'documents', errors: [404, 503] },
-  { method: 'post', path: '/v1/search', summary: 'Ranked chunks for a query (dense or hybrid BM25 + dense, optional rerank) with scores and stage timings; no generation', tag: 'rag', body: SearchBody, errors: [400, 429, 503] },
+  { method: 'post', path: '/v1/search', summary: 'Ranked chunks for a query (dense or hybrid BM25 + dense, optional rerank) with scores and stage timings; no generation', tag: 'rag', body: SearchBody, errors: [400, 404, 429, 503] },
   { method: 'post', path: '/v1/query', summary: 'Answer a question from the documents (retrieve, rerank, generate)', tag: 'rag', body: QueryBody, errors: MODEL },
   { method: 'post', path: '/v1/query/stream', summary: 'RAG answer streamed as SSE: meta, token…, done | error', tag: 'rag', body: QueryBody, success: 'sse', errors: MODEL },
   { method: 'post', path: '/v1/batch', summary: 'Up to 50 queries, run concurrently; results in order, errors per item', tag: 'rag', body: BatchBody },

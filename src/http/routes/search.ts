@@ -7,7 +7,7 @@
  */
 import { Router } from 'express';
 import { z } from 'zod';
-import { RerankUnavailableError, RETRIEVAL_MODES, RetrievalUnavailableError, type Retriever } from '../../services/retrieval/retriever.ts';
+import { RerankNotReadyError, RerankUnavailableError, RETRIEVAL_MODES, RetrievalUnavailableError, type Retriever } from '../../services/retrieval/retriever.ts';
 import { HttpError } from '../errors.ts';
 import { requestIdOf } from '../middleware/request-id.ts';
 import { contextOf } from '../middleware/request-context.ts';
@@ -37,6 +37,7 @@ export function createSearchRoutes(retriever: Retriever): Router {
     const signal = clientGone(res);
     const found = await retriever.retrieve({ query: body.query, k, keep: body.top_k, mode: body.retrieval, rerank: body.rerank, signal, ctx: contextOf(res) }).catch((e: unknown) => {
       if (e instanceof RerankUnavailableError) throw new HttpError(400, 'rerank_unavailable', e.message, { param: 'rerank' });
+      if (e instanceof RerankNotReadyError) throw new HttpError(503, 'model_not_ready', e.message, { retryAfter: 5 });
       if (e instanceof RetrievalUnavailableError) throw new HttpError(503, 'retrieval_unavailable', e.message, { retryAfter: 5 });
       throw e;
     });

@@ -28,9 +28,14 @@ export class RetrievalUnavailableError extends Error {
   override name = 'RetrievalUnavailableError';
 }
 
-/** Raised when a rerank is asked for and no cross-encoder is loaded. */
+/** Raised when a rerank is asked for and no cross-encoder is configured. */
 export class RerankUnavailableError extends Error {
   override name = 'RerankUnavailableError';
+}
+
+/** Raised when a rerank is asked for and the configured cross-encoder is not ready (loading, or unloaded). */
+export class RerankNotReadyError extends Error {
+  override name = 'RerankNotReadyError';
 }
 
 /** A retrieval request. */
@@ -139,7 +144,11 @@ export class Retriever {
     const embedder = this.embedder();
     if (!docs || !embedder) throw new RetrievalUnavailableError('retrieval needs an embedding model, and none is ready');
     const reranker = o.rerank ? this.reranker() : undefined;
-    if (o.rerank && !reranker) throw new RerankUnavailableError('rerank was asked for, but no reranker (cross-encoder) is loaded on this server');
+    if (o.rerank && !reranker) {
+      const configured = this.#models.defaultModel('reranker');
+      if (configured) throw new RerankNotReadyError(`rerank was asked for, and the reranker '${configured}' is not ready (loading or unloaded)`);
+      throw new RerankUnavailableError('rerank was asked for, but no reranker (cross-encoder) is configured on this server');
+    }
     const mode = o.mode ?? this.defaultMode();
     const timings: RetrievalTimings = { embed_ms: 0, dense_ms: 0, bm25_ms: 0, fuse_ms: 0, rerank_ms: 0 };
     let t = performance.now();
