@@ -42,6 +42,8 @@ export interface RetrievalArmResult {
   ranks: Record<string, { doc: number | null; answer: number | null }>;
   /** Mean /v1/search latency (ms, client side). */
   meanMs: number;
+  /** Time to ingest (chunk and embed) the corpus on this arm's server (ms; shared by the arms of one embedder). */
+  ingestMs: number;
 }
 
 export interface RetrievalEvalOptions {
@@ -53,6 +55,21 @@ export interface RetrievalEvalOptions {
   /** Chunks asked for per question (MRR's cut-off); default 10. */
   cutoff?: number;
   onArm?: (r: RetrievalArmResult) => void;
+}
+
+/**
+ * The documents of at most `maxChars` characters and the questions about them:
+ * a smaller corpus for a time-bounded run (ingestion time grows with the text).
+ * The choice depends on document length only, never on how a question scored.
+ */
+export function limitCorpus<D extends { id: string; text: string }>(
+  questions: readonly EvalQuestion[],
+  documents: readonly D[],
+  maxChars: number,
+): { questions: EvalQuestion[]; documents: D[] } {
+  const kept = documents.filter((d) => d.text.length <= maxChars);
+  const ids = new Set(kept.map((d) => d.id));
+  return { documents: kept, questions: questions.filter((q) => q.doc !== undefined && ids.has(q.doc)) };
 }
 
 /** A /v1/search hit as the evaluation reads it. */
@@ -93,7 +110,9 @@ export async function runRetrievalEval(o: RetrievalEvalOptions): Promise<Retriev
     const server = await startServer({ config, logger: pino({ level: 'silent' }), models: [{ name: e.model, role: 'embedder', path: path.join(o.modelsDir, e.model), queryInstruction: MODELS.find((m) => m.name === e.model)?.queryInstruction }] });
     try {
       await server.loaded;
+      const ingestStart = performance.now();
       await ingestCorpus({ baseUrl: server.url, documents: o.documents });
+      const ingestMs = performance.now() - ingestStart;
       for (const mode of o.modes) {
         const ranks: RetrievalArmResult['ranks'] = {};
         let ms = 0;
@@ -122,6 +141,7 @@ export async function runRetrievalEval(o: RetrievalEvalOptions): Promise<Retriev
           answerMrr: answer.mrr,
           ranks,
           meanMs: ms / questions.length,
+          ingestMs,
         };
         out.push(r);
         o.onArm?.(r);
