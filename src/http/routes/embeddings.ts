@@ -14,6 +14,7 @@ import { validate } from '../validate.ts';
 import { contextOf } from '../middleware/request-context.ts';
 import { clientGone } from '../sse.ts';
 import { modelFor } from '../route-helpers.ts';
+import { float32ToBase64 } from '../../util/vector-base64.ts';
 
 /** Most texts one request may embed. */
 export const MAX_EMBED_INPUTS = 256;
@@ -77,7 +78,7 @@ export function createEmbeddingRoutes(models: ModelService, inference: Inference
       data: vectors.map((v, index) => ({
         object: 'embedding',
         index,
-        embedding: body.encoding_format === 'base64' ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') : Array.from(v),
+        embedding: body.encoding_format === 'base64' ? float32ToBase64(v) : Array.from(v),
       })),
       usage: { prompt_tokens: tokens, total_tokens: tokens },
     });

@@ -17,6 +17,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { LocalIndex } from './local-index.ts';
 import type { CacheEntry, CacheStore, NearestHit } from './store.ts';
+import { base64ToFloat32, float32ToBase64 } from '../../util/vector-base64.ts';
 
 /** Stream length kept for replicas that are catching up (a replica further behind reloads on reconnect). */
 const LOG_MAX = 10_000;
@@ -33,11 +34,6 @@ interface StoredEntry {
   expiresAt: number;
 }
 
-const toB64 = (v: Float32Array): string => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
-function fromB64(s: string): Float32Array {
-  const b = Buffer.from(s, 'base64');
-  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-}
 
 export class RedisCacheStore implements CacheStore {
   readonly backend = 'redis' as const;
@@ -87,7 +83,7 @@ export class RedisCacheStore implements CacheStore {
           raws.forEach((raw, j) => {
             if (raw) {
               const e = JSON.parse(raw) as StoredEntry;
-              this.#index.upsert(e.scope, batch[j]!, fromB64(e.emb), e.expiresAt);
+              this.#index.upsert(e.scope, batch[j]!, base64ToFloat32(e.emb), e.expiresAt);
             }
           });
         }
@@ -125,7 +121,7 @@ export class RedisCacheStore implements CacheStore {
   #apply(fields: string[]): void {
     const f: Record<string, string> = {};
     for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
-    if (f.op === 'put' && f.id && f.scope && f.emb) this.#index.upsert(f.scope, f.id, fromB64(f.emb), Number(f.exp));
+    if (f.op === 'put' && f.id && f.scope && f.emb) this.#index.upsert(f.scope, f.id, base64ToFloat32(f.emb), Number(f.exp));
     else if (f.op === 'del' && f.id) for (const id of f.id.split(',')) this.#index.remove(id);
     else if (f.op === 'flush') this.#index.clear();
   }
@@ -134,7 +130,7 @@ export class RedisCacheStore implements CacheStore {
     if (!raw) return undefined;
     const e = JSON.parse(raw) as StoredEntry;
     if (e.expiresAt <= Date.now()) return undefined;
-    return { id, scope: e.scope, exact: e.exact, query: e.query, tags: e.tags, embedding: fromB64(e.emb), payload: e.payload, createdAt: e.createdAt, expiresAt: e.expiresAt };
+    return { id, scope: e.scope, exact: e.exact, query: e.query, tags: e.tags, embedding: base64ToFloat32(e.emb), payload: e.payload, createdAt: e.createdAt, expiresAt: e.expiresAt };
   }
 
   async getExact(exact: string): Promise<CacheEntry | undefined> {
@@ -166,7 +162,7 @@ export class RedisCacheStore implements CacheStore {
       exact: entry.exact,
       query: entry.query,
       tags: entry.tags,
-      emb: toB64(entry.embedding),
+      emb: float32ToBase64(entry.embedding),
       payload: entry.payload,
       createdAt: entry.createdAt,
       expiresAt: entry.expiresAt,
