@@ -10,7 +10,7 @@
  *   npm run eval:answers -- --model qwen2.5-coder-0.5b-instruct --variant original,default
  *   npm run eval:answers -- --subset test --concurrency 4   # the questions __test__/answer-eval.test.ts asks
  *   options: --model NAME, --variant NAME[,NAME|all], --concurrency N (1), --subset test, --limit N, --every K,
- *            --max-tokens N, --json FILE, --verbose (every answer)
+ *            --max-tokens N, --top-k N (chunks kept for the prompt), --json FILE, --verbose (every answer)
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -39,6 +39,7 @@ const { values } = parseArgs({
     every: { type: 'string' },
     subset: { type: 'string' },
     'max-tokens': { type: 'string' },
+    'top-k': { type: 'string' },
     json: { type: 'string' },
     verbose: { type: 'boolean', default: false },
   },
@@ -59,7 +60,11 @@ const sampled = (values.subset === 'test' ? testSubset(set.questions) : set.ques
 const questions = values.limit ? sampled.slice(0, Number(values.limit)) : sampled;
 const documents = readCorpus(set, path.join(PROJECT_ROOT, 'node_modules'));
 const concurrency = Number(values.concurrency);
-const body: Record<string, unknown> = values['max-tokens'] ? { max_tokens: Number(values['max-tokens']) } : {};
+const body: Record<string, unknown> = {
+  ...(values['max-tokens'] ? { max_tokens: Number(values['max-tokens']) } : {}),
+  // Chunks given to the model (the query's top_k_rerank; grouped layouts make fewer sources of them).
+  ...(values['top-k'] ? { top_k_rerank: Number(values['top-k']) } : {}),
+};
 
 const base = loadConfig(process.env);
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'candela-eval-'));
@@ -116,4 +121,4 @@ if (runs.length > 1) {
     process.stdout.write(`| ${r.variant} | ${p(s.answeredAndCited)} | ${p(s.accuracy)} | ${p(s.citationCorrectness)} | ${p(s.refusalRate)} | ${s.ttftMs.p50.toFixed(0)} | ${s.totalMs.p50.toFixed(0)} |\n`);
   }
 }
-if (values.json) writeFileSync(values.json, `${JSON.stringify({ set: path.relative(PROJECT_ROOT, SET_FILE), concurrency, runs }, null, 2)}\n`);
+if (values.json) writeFileSync(values.json, `${JSON.stringify({ set: path.relative(PROJECT_ROOT, SET_FILE), concurrency, body, runs }, null, 2)}\n`);

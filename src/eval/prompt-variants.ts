@@ -4,7 +4,7 @@
  * model, or after a change to the engine). The default prompt in
  * `src/services/rag-prompt.ts` is the one that scored best.
  */
-import { DEFAULT_RAG_EXAMPLES, DEFAULT_RAG_LAYOUT, DEFAULT_RAG_SYSTEM_PROMPT, type RagExample, type RagLayout } from '../services/rag-prompt.ts';
+import { DEFAULT_RAG_EXAMPLES, DEFAULT_RAG_LAYOUT, DEFAULT_RAG_SYSTEM_PROMPT, type PromptSource, type RagExample, type RagLayout } from '../services/rag-prompt.ts';
 
 /** A prompt to measure: system prompt and user-turn layout. */
 export interface PromptVariant {
@@ -55,6 +55,19 @@ const CITE_FIRST_EXAMPLES: readonly RagExample[] = [
   { question: 'Who manufactures the pump?', sources: PUMP_SOURCES, answer: "I don't know." },
 ];
 
+/** The pump sources with a method to call, for an example whose answer is code. */
+const PUMP_CODE_SOURCES: readonly PromptSource[] = [
+  { title: 'Pump manual', text: 'The pump runs on 24 V. Its maximum pressure is 6 bar. Call pump.reset() to clear the error log.' },
+  PUMP_SOURCES[1]!,
+];
+
+/** The default examples and a third whose answer is a method name: code answers get their citation too. */
+const CODE_EXAMPLES: readonly RagExample[] = [
+  EXAMPLES[0]!,
+  { question: 'Which method clears the error log?', sources: PUMP_CODE_SOURCES, answer: 'Call `pump.reset()` to clear the error log [1].' },
+  EXAMPLES[1]!,
+];
+
 /** Every variant, in the order they are measured. */
 export const PROMPT_VARIANTS: readonly PromptVariant[] = [
   { name: 'original', description: 'the prompt before this evaluation: cite in brackets, sources then question', system: ORIGINAL_SYSTEM, layout: ORIGINAL_LAYOUT },
@@ -81,6 +94,30 @@ export const PROMPT_VARIANTS: readonly PromptVariant[] = [
     description: "example-turns, every source sentence ends with its number (a copied sentence keeps its citation)",
     system: RULES_SYSTEM,
     layout: { ...ORIGINAL_LAYOUT, tagSentences: true, examples: EXAMPLES },
+  },
+  {
+    name: 'grouped',
+    description: 'tagged-sentences, one source per document (its retrieved chunks joined)',
+    system: RULES_SYSTEM,
+    layout: { ...ORIGINAL_LAYOUT, tagSentences: true, examples: EXAMPLES, groupByDocument: true },
+  },
+  {
+    name: 'best-last',
+    description: 'tagged-sentences, sources numbered best-last (the best next to the question)',
+    system: RULES_SYSTEM,
+    layout: { ...ORIGINAL_LAYOUT, tagSentences: true, examples: EXAMPLES, bestLast: true },
+  },
+  {
+    name: 'grouped-best-last',
+    description: 'grouped, documents numbered best-last',
+    system: RULES_SYSTEM,
+    layout: { ...ORIGINAL_LAYOUT, tagSentences: true, examples: EXAMPLES, groupByDocument: true, bestLast: true },
+  },
+  {
+    name: 'grouped-code-example',
+    description: 'grouped, and a third worked example whose answer is a method name (cited like any other)',
+    system: RULES_SYSTEM,
+    layout: { ...ORIGINAL_LAYOUT, tagSentences: true, examples: CODE_EXAMPLES, groupByDocument: true },
   },
   { name: 'default', description: "the server's default prompt", system: DEFAULT_RAG_SYSTEM_PROMPT, layout: DEFAULT_RAG_LAYOUT },
 ];

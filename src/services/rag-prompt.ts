@@ -20,6 +20,10 @@ export interface RagLayout {
   examples?: readonly RagExample[];
   /** End every sentence of a source with its number, so a sentence copied into the answer carries its citation. */
   tagSentences?: boolean;
+  /** One source per document, its retrieved chunks joined (`source-groups.ts`), instead of one per chunk. */
+  groupByDocument?: boolean;
+  /** Number the sources best-last, so the best source sits next to the question. */
+  bestLast?: boolean;
 }
 
 /** A worked example: a question over its own sources, and the answer the model should imitate. */

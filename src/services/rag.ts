@@ -12,7 +12,8 @@ import type { DocumentService } from './documents.ts';
 import { DEFAULT_TENANT, type InferenceService, type RequestContext } from './inference.ts';
 import type { ModelService } from './model-service.ts';
 import { DEFAULT_RAG_LAYOUT, DEFAULT_RAG_SYSTEM_PROMPT, ragMessages, type RagLayout } from './rag-prompt.ts';
-import { RetrievalUnavailableError, Retriever, type RetrievalMode } from './retrieval/retriever.ts';
+import { RetrievalUnavailableError, Retriever, type RetrievalMode, type RetrievedChunk } from './retrieval/retriever.ts';
+import { groupByDocument } from './source-groups.ts';
 
 /** A validated RAG request. */
 export interface RagRequest {
@@ -178,7 +179,7 @@ export class RagService {
     const { timings, reranked } = found;
     const retrievalMs = embedMs + timings.embed_ms + timings.dense_ms + timings.bm25_ms + timings.fuse_ms;
     const rerankMs = timings.rerank_ms;
-    const sources: RagSource[] = found.hits.map((h) => ({ id: h.docId, title: h.title, score: h.score, text: h.text }));
+    const sources = promptSources(found.hits, layout);
     this.#onStages?.(retrievalMs, reranked ? rerankMs : undefined);
 
     const generation = await this.#inference.generate(
@@ -199,4 +200,12 @@ export class RagService {
     }
     return { kind: 'run', cache: cache ? 'miss' : 'off', model, sources, reranked, mode, retrievalMs, rerankMs, generation };
   }
+}
+
+/** The numbered sources of the prompt, from the retrieved chunks (best first), as the layout says. */
+export function promptSources(hits: readonly RetrievedChunk[], layout: RagLayout): RagSource[] {
+  const sources: RagSource[] = layout.groupByDocument
+    ? groupByDocument(hits).map((g) => ({ id: g.id, title: g.title, score: g.score, text: g.text }))
+    : hits.map((h) => ({ id: h.docId, title: h.title, score: h.score, text: h.text }));
+  return layout.bestLast ? sources.reverse() : sources;
 }
