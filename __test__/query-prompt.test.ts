@@ -150,3 +150,39 @@ describe('citations', () => {
     assert.deepEqual(hit.body.citations, first.body.citations);
   });
 });
+
+describe('sources', () => {
+  it('are one per document: its retrieved chunks joined in document order, their positions listed', async () => {
+    // Small chunks, so one document makes several and a query retrieves more than one of them.
+    const s = await startTinyServer(
+      [
+        { name: 'tiny', role: 'llm', path: writeTestModel(dir, 'llama', 'q8_0', 1024) },
+        { name: 'tiny-emb', role: 'embedder', path: writeTestModel(dir, 'bert-cls') },
+      ],
+      { chunkTokens: 24, chunkOverlapTokens: 8 },
+    );
+    try {
+      const long = Array.from({ length: 12 }, (_, i) => `The cat number ${i} sat on mat ${i}.`).join(' ');
+      const docs = [{ id: 'long', title: 'Cats', text: long }, { id: 'dog', title: 'Dog', text: 'a dog ran in the park' }];
+      assert.equal((await post(s.url, '/v1/documents', { documents: docs })).status, 201);
+      const q = { query: 'which cat sat on which mat', retrieval: 'hybrid' };
+      const found = (await (await post(s.url, '/v1/search', { ...q, top_k: 6 })).json()) as { data: { document_id: string; chunk_index: number; text: string }[] };
+      const res = await post(s.url, '/v1/query', { ...q, top_k_retrieve: 6, top_k_rerank: 6, max_tokens: 2, include_sources: true, cache: false });
+      assert.equal(res.status, 200);
+      const a = (await res.json()) as { sources: { id: string; chunks: number[]; text: string }[] };
+      // The same chunks as the search, grouped: each document once, in the order of its best chunk.
+      const order = [...new Set(found.data.map((h) => h.document_id))];
+      assert.deepEqual(a.sources.map((x) => x.id), order);
+      const longHits = found.data.filter((h) => h.document_id === 'long');
+      assert.ok(longHits.length >= 2, `the query should retrieve several chunks of one document (${longHits.length})`);
+      const source = a.sources.find((x) => x.id === 'long')!;
+      assert.deepEqual(source.chunks, longHits.map((h) => h.chunk_index).sort((x, y) => x - y));
+      for (const h of longHits) assert.ok(source.text.includes(h.text), `chunk ${h.chunk_index} is in the source`);
+      // No sentence twice: neighbouring chunks' overlap appears once.
+      const sentences = source.text.split(/(?<=\.)\s+|\n…\n/u).filter(Boolean);
+      assert.equal(new Set(sentences).size, sentences.length, source.text);
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -53,7 +53,7 @@ const READINESS = obj({
 
 const DOCUMENT_SUMMARY = obj({ id: str, title: str, created_at: str, chunks: int, characters: int }, ['id', 'created_at', 'chunks', 'characters']);
 
-const SOURCE = obj({ id: str, title: str, score: num, text: str }, ['id', 'score']);
+const SOURCE = obj({ id: str, title: str, score: num, chunks: list(int), text: str }, ['id', 'score']);
 const CITATIONS = list({ type: 'object' });
 const QUERY_ANSWER = obj(
   {

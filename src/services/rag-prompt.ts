@@ -70,9 +70,11 @@ export const DEFAULT_RAG_EXAMPLES: readonly RagExample[] = Object.freeze([
 ]);
 
 /**
- * The default layout: sources headed `[n] Title`, every source sentence
- * ending with its number, the question last, the worked examples before it
- * (`tagged-sentences` in `src/eval/prompt-variants.ts`).
+ * The default layout: one source per document (its retrieved chunks joined),
+ * headed `[n] Title`, every source sentence ending with its number, the
+ * question last, the worked examples before it (`grouped` in
+ * `src/eval/prompt-variants.ts`; `tagged-sentences` is the same with one
+ * source per chunk).
  */
 export const DEFAULT_RAG_LAYOUT: Readonly<RagLayout> = Object.freeze({
   questionFirst: false,
@@ -81,6 +83,7 @@ export const DEFAULT_RAG_LAYOUT: Readonly<RagLayout> = Object.freeze({
   stop: [],
   tagSentences: true,
   examples: DEFAULT_RAG_EXAMPLES,
+  groupByDocument: true,
 });
 
 /** Ends every sentence of `text` with ` [n]`, before its `.`, `!` or `?` (as an answer cites: "… 3 months [2]."). */

@@ -58,9 +58,11 @@ export interface RagCached {
 export interface RagSource {
   id: string;
   title: string;
-  /** Cross-encoder logit when reranked, else the fused (RRF) score in hybrid mode, else cosine similarity. */
+  /** Cross-encoder logit when reranked, else the fused (RRF) score in hybrid mode, else cosine similarity (the best of its chunks). */
   score: number;
   text: string;
+  /** Positions in the document of the chunks this source holds (absent in answers cached before sources carried them). */
+  chunks?: number[];
 }
 
 /** Retrieval done, generation started. */
@@ -205,7 +207,7 @@ export class RagService {
 /** The numbered sources of the prompt, from the retrieved chunks (best first), as the layout says. */
 export function promptSources(hits: readonly RetrievedChunk[], layout: RagLayout): RagSource[] {
   const sources: RagSource[] = layout.groupByDocument
-    ? groupByDocument(hits).map((g) => ({ id: g.id, title: g.title, score: g.score, text: g.text }))
-    : hits.map((h) => ({ id: h.docId, title: h.title, score: h.score, text: h.text }));
+    ? groupByDocument(hits).map((g) => ({ id: g.id, title: g.title, score: g.score, text: g.text, chunks: g.chunks }))
+    : hits.map((h) => ({ id: h.docId, title: h.title, score: h.score, text: h.text, chunks: [h.chunk] }));
   return layout.bestLast ? sources.reverse() : sources;
 }

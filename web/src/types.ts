@@ -54,6 +54,8 @@ export interface Source {
   id: string;
   title: string;
   score: number;
+  /** Positions in the document of the retrieved chunks this source joins. */
+  chunks?: number[];
   text?: string;
 }
 

@@ -58,7 +58,7 @@ function toRequest(b: QueryBody): RagRequest {
 }
 
 function sourcesOut(sources: RagSource[], includeText: boolean) {
-  return sources.map((s) => ({ id: s.id, title: s.title, score: s.score, ...(includeText ? { text: s.text } : {}) }));
+  return sources.map((s) => ({ id: s.id, title: s.title, score: s.score, ...(s.chunks ? { chunks: s.chunks } : {}), ...(includeText ? { text: s.text } : {}) }));
 }
 
 /** What a response says about the cache: which kind of hit, how close, and which question it matched. */
