@@ -43,7 +43,7 @@ describe('scoreAnswer', () => {
     { id: 'x', text: 'unrelated text' },
     { id: 'd', text: 'fieldSize - Max field value size (in bytes). Default: 1048576 (1MB).' },
   ];
-  const base = { sources, finish_reason: 'stop', usage: { completion_tokens: 9 }, timings: { ttft_ms: 5 } };
+  const base = { sources, finish_reason: 'stop', usage: { completion_tokens: 9, prompt_tokens: 100 }, timings: { ttft_ms: 5 } };
 
   it('scores an answer in words that cites the source holding the answer', () => {
     const r = scoreAnswer(q, { ...base, answer: 'The default is 1048576 bytes [2].', citations: [{ source: 2, id: 'd' }] }, 12);

@@ -50,7 +50,7 @@ describe('query', () => {
     assert.equal(b.cache_hit, false);
     assert.equal(b.request_id, res.headers.get('x-request-id'));
     const lean = (await (await post('/v1/query', { query: 'where did the cat sit', max_tokens: 4 })).json()) as { sources: { text?: string }[] };
-    assert.equal(lean.sources.length, 3, 'default top_k_rerank is 3');
+    assert.equal(lean.sources.length, 4, 'default top_k_rerank is 4 (one source per document: these are one chunk each)');
     assert.ok(lean.sources.every((s) => s.text === undefined), 'text only with include_sources');
   });
 
@@ -60,12 +60,12 @@ describe('query', () => {
     assert.equal(events[0]?.event, 'meta');
     const meta = JSON.parse(events[0].data) as { request_id: string; model: string; k: number; sources: unknown[] };
     assert.equal(meta.model, 'tiny');
-    assert.equal(meta.k, 3);
+    assert.equal(meta.k, 4);
     const done = events.at(-1)!;
     assert.equal(done.event, 'done');
     const d = JSON.parse(done.data) as { request_id: string; model_id: string; k: number; documents: string[]; token_count: number; tokens_per_sec: number; finish_reason: string; timings: { ttft_ms: number; total_ms: number } };
     assert.equal(d.request_id, meta.request_id);
-    assert.equal(d.documents.length, 3);
+    assert.equal(d.documents.length, 4);
     const tokenEvents = events.filter((e) => e.event === 'token').length;
     // Every token event carries at least one token; a UTF-8 piece may span several.
     assert.ok(d.token_count >= tokenEvents && d.token_count > 0, `${d.token_count} tokens, ${tokenEvents} events`);

@@ -68,6 +68,8 @@ export interface QuestionResult {
   ttftMs: number;
   totalMs: number;
   completionTokens: number;
+  /** Prompt tokens: system prompt, examples, sources and question. */
+  promptTokens: number;
   finishReason: string;
 }
 
@@ -92,6 +94,7 @@ export interface EvalSummary {
   ttftMs: { mean: number; p50: number; p95: number };
   totalMs: { mean: number; p50: number; p95: number };
   completionTokensMean: number;
+  promptTokensMean: number;
 }
 
 /** Reads and checks a question set: ids unique, documents known, key terms not given away by the question. */
@@ -190,7 +193,7 @@ interface QueryAnswer {
   sources: { id: string; text?: string }[];
   citations?: { source: number; id: string }[];
   finish_reason: string;
-  usage: { completion_tokens: number };
+  usage: { completion_tokens: number; prompt_tokens: number };
   timings: { ttft_ms: number };
 }
 
@@ -216,6 +219,7 @@ export function scoreAnswer(q: EvalQuestion, a: QueryAnswer, totalMs: number): Q
     ttftMs: a.timings.ttft_ms,
     totalMs,
     completionTokens: a.usage.completion_tokens,
+    promptTokens: a.usage.prompt_tokens,
     finishReason: a.finish_reason,
   };
 }
@@ -248,6 +252,7 @@ export function summarize(results: readonly QuestionResult[]): EvalSummary {
     ttftMs: stats(results.map((r) => r.ttftMs)),
     totalMs: stats(results.map((r) => r.totalMs)),
     completionTokensMean: results.reduce((x, r) => x + r.completionTokens, 0) / (results.length || 1),
+    promptTokensMean: results.reduce((x, r) => x + r.promptTokens, 0) / (results.length || 1),
   };
 }
 
@@ -338,6 +343,6 @@ export function formatSummary(name: string, s: EvalSummary): string {
     `  retrieval: a source holds the answer      ${pct(s.retrievalHitRate)}`,
     `  TTFT ms      mean ${s.ttftMs.mean.toFixed(0)}  p50 ${s.ttftMs.p50.toFixed(0)}  p95 ${s.ttftMs.p95.toFixed(0)}`,
     `  total ms     mean ${s.totalMs.mean.toFixed(0)}  p50 ${s.totalMs.p50.toFixed(0)}  p95 ${s.totalMs.p95.toFixed(0)}`,
-    `  completion tokens mean ${s.completionTokensMean.toFixed(1)}`,
+    `  prompt tokens mean ${s.promptTokensMean.toFixed(0)}, completion tokens mean ${s.completionTokensMean.toFixed(1)}`,
   ].join('\n');
 }

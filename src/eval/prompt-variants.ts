@@ -68,6 +68,12 @@ const CODE_EXAMPLES: readonly RagExample[] = [
   EXAMPLES[1]!,
 ];
 
+/** The default rules, with the refusal made stricter: no guessing, and an answer must be stated by a source. */
+const NO_GUESS_SYSTEM =
+  'Answer the question in one short sentence, using only the numbered sources. ' +
+  'Write the answer in words, then the number of the source it comes from in square brackets. ' +
+  "If no source states the answer, do not guess: reply I don't know.";
+
 /** Every variant, in the order they are measured. */
 export const PROMPT_VARIANTS: readonly PromptVariant[] = [
   { name: 'original', description: 'the prompt before this evaluation: cite in brackets, sources then question', system: ORIGINAL_SYSTEM, layout: ORIGINAL_LAYOUT },
@@ -118,6 +124,12 @@ export const PROMPT_VARIANTS: readonly PromptVariant[] = [
     description: 'grouped, and a third worked example whose answer is a method name (cited like any other)',
     system: RULES_SYSTEM,
     layout: { ...ORIGINAL_LAYOUT, tagSentences: true, examples: CODE_EXAMPLES, groupByDocument: true },
+  },
+  {
+    name: 'grouped-no-guess',
+    description: 'grouped, with a stricter refusal rule (no guessing; the answer must be stated by a source)',
+    system: NO_GUESS_SYSTEM,
+    layout: { ...ORIGINAL_LAYOUT, tagSentences: true, examples: EXAMPLES, groupByDocument: true },
   },
   { name: 'default', description: "the server's default prompt", system: DEFAULT_RAG_SYSTEM_PROMPT, layout: DEFAULT_RAG_LAYOUT },
 ];

@@ -39,7 +39,7 @@ interface AskSettings {
   ignore_eos: boolean;
 }
 
-const DEFAULTS: AskSettings = { model: '', max_tokens: 256, temperature: 0.1, top_k_retrieve: 20, top_k_rerank: 3, cache: true, ignore_eos: false };
+const DEFAULTS: AskSettings = { model: '', max_tokens: 256, temperature: 0.1, top_k_retrieve: 20, top_k_rerank: 4, cache: true, ignore_eos: false };
 /** Answers kept on the page, and bars in the chart. */
 const KEEP = 50;
 const CHART = 20;
