@@ -21,22 +21,26 @@ const LLM = 'qwen2.5-coder-1.5b-instruct';
 
 /*
  * Thresholds, on the test subset (21 answerable, 6 unanswerable questions).
- * Measured on the 1.5B model with the default prompt, retrieving as the
- * default set does (BGE, hybrid): 15/21 answered in words with correct
- * citations, 17/21 accurate, 4/6 refusals. With MiniLM dense retrieval (the
- * embedder this question set was worded against) it was 18/21, 20/21, 4/6;
- * with the prompt before issue 9: 4/21, 20/21, 3/6. The 0.5B model reaches
- * about 16 % answered and cited and 63 % accuracy on the whole set. Each
- * threshold leaves a margin of one question for CPU differences; the first
- * two still fail the old prompt and the 0.5B model. Cost: 325 s of CPU (4 min 41 s wall on a shared 2-core
- * machine), about 2.1 GB resident.
+ * Measured on the 1.5B model with the default prompt (one source per
+ * document, 4 chunks kept), retrieving as the default set does (BGE,
+ * hybrid): 18/21 answered in words with correct citations, 19/21 accurate,
+ * 4/6 refusals, the answer among the sources for 20/21. Before sources were
+ * grouped per document (3 chunks, one source each) it was 15/21, 17/21, 4/6;
+ * with the prompt before issue 9 (MiniLM dense retrieval): 4/21, 20/21, 3/6.
+ * The 0.5B model reaches about 16 % answered and cited and 63 % accuracy on
+ * the whole set. Each threshold leaves a margin of one question for CPU
+ * differences; the first still fails the old prompt and the 0.5B model, and
+ * 17/21 is above the 80 % goal. Cost: 212 s wall on a shared 2-core
+ * machine, about 2.1 GB resident.
  */
-/** Answered in words with correct citations, of the answerable questions (14 of 21). */
-const MIN_ANSWERED_AND_CITED = 14 / 21;
-/** Key term in the answer, of the answerable questions (16 of 21). */
-const MIN_ACCURACY = 16 / 21;
+/** Answered in words with correct citations, of the answerable questions (17 of 21). */
+const MIN_ANSWERED_AND_CITED = 17 / 21;
+/** Key term in the answer, of the answerable questions (18 of 21). */
+const MIN_ACCURACY = 18 / 21;
 /** Said it does not know, of the unanswerable questions (3 of 6). */
 const MIN_REFUSALS = 3 / 6;
+/** A source given to the model holds the answer (19 of 21): a broken index or corpus falls far below. */
+const MIN_RETRIEVED = 19 / 21;
 
 const llm = realModel(LLM);
 /** Retrieval as `npm start` serves it: the default set's retrieval embedder (BGE) with its query instruction. */
@@ -78,9 +82,9 @@ describe('answer evaluation (default model, default prompt)', { skip: !llm || !e
       if (r.answerable ? !(r.correct && r.citationCorrect) : !r.refused) t.diagnostic(`${r.id}: ${JSON.stringify(r.answer)}`);
     }
     // The set is about answers, not retrieval: the answer must be among the sources for most questions.
-    // Its wording was tuned on MiniLM (100 % there); the default set's BGE hybrid retrieval finds 18/21
-    // of the subset (92 % of the whole set), so the floor is 17/21: a broken index or corpus falls far below.
-    assert.ok(s.retrievalHitRate >= 17 / 21, `retrieval found the answer for ${(100 * s.retrievalHitRate).toFixed(0)} % of the questions`);
+    // Its wording was tuned on MiniLM; with the default set's BGE hybrid retrieval and 4 chunks kept, a
+    // source holds the answer for 20/21 of the subset (97 % of the whole set).
+    assert.ok(s.retrievalHitRate >= MIN_RETRIEVED, `retrieval found the answer for ${(100 * s.retrievalHitRate).toFixed(0)} % of the questions`);
     assert.ok(s.accuracy >= MIN_ACCURACY, `accuracy: ${(100 * s.accuracy).toFixed(1)} %`);
     assert.ok(s.answeredAndCited >= MIN_ANSWERED_AND_CITED, `answered and cited: ${(100 * s.answeredAndCited).toFixed(1)} %`);
     assert.ok(s.refusalRate >= MIN_REFUSALS, `refused ${(100 * s.refusalRate).toFixed(1)} % of the unanswerable questions`);

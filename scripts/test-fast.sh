@@ -16,7 +16,7 @@ step() { printf '\n==> [test:fast %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 start=$(date +%s)
 
 declare -A excluded=(
-  [answer-eval.test.ts]="answers with the default LLM and MiniLM (downloaded models)"
+  [answer-eval.test.ts]="answers with the default LLM and BGE retrieval (downloaded models)"
   [cache.test.ts]="the semantic cache on the real MiniLM embedder (downloaded model)"
   [shared-redis.test.ts]="two replicas on a real Redis with MiniLM (redis-server, downloaded model)"
   [web.test.ts]="the page in chromium on SmolLM2 and MiniLM (browser, downloaded models)"
