@@ -74,6 +74,16 @@ const NO_GUESS_SYSTEM =
   'Write the answer in words, then the number of the source it comes from in square brackets. ' +
   "If no source states the answer, do not guess: reply I don't know.";
 
+/**
+ * The default examples, the unanswerable one replaced by a near miss: the
+ * sources hold a figure of the same kind (the maximum pressure), not the one
+ * asked for (the minimum), and the answer is still "I don't know".
+ */
+const NEAR_MISS_EXAMPLES: readonly RagExample[] = [
+  EXAMPLES[0]!,
+  { question: 'What is the minimum pressure of the pump?', sources: PUMP_SOURCES, answer: "I don't know." },
+];
+
 /** Every variant, in the order they are measured. */
 export const PROMPT_VARIANTS: readonly PromptVariant[] = [
   { name: 'original', description: 'the prompt before this evaluation: cite in brackets, sources then question', system: ORIGINAL_SYSTEM, layout: ORIGINAL_LAYOUT },
@@ -130,6 +140,12 @@ export const PROMPT_VARIANTS: readonly PromptVariant[] = [
     description: 'grouped, with a stricter refusal rule (no guessing; the answer must be stated by a source)',
     system: NO_GUESS_SYSTEM,
     layout: { ...ORIGINAL_LAYOUT, tagSentences: true, examples: EXAMPLES, groupByDocument: true },
+  },
+  {
+    name: 'grouped-near-miss',
+    description: 'grouped, the unanswerable example a near miss (the sources give the maximum, the question asks the minimum)',
+    system: RULES_SYSTEM,
+    layout: { ...ORIGINAL_LAYOUT, tagSentences: true, examples: NEAR_MISS_EXAMPLES, groupByDocument: true },
   },
   { name: 'default', description: "the server's default prompt", system: DEFAULT_RAG_SYSTEM_PROMPT, layout: DEFAULT_RAG_LAYOUT },
 ];
