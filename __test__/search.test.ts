@@ -159,8 +159,9 @@ describe('POST /v1/search', () => {
       ],
     });
     const items = ((await batch.json()) as { data: { sources?: unknown[]; status?: number; error?: { param: string } }[] }).data;
-    assert.equal(items[0]!.sources?.length, 3);
-    assert.equal(items[1]!.sources?.length, 3);
+    // The default top_k_rerank (4 chunks; one chunk per document here, so 4 sources).
+    assert.equal(items[0]!.sources?.length, 4);
+    assert.equal(items[1]!.sources?.length, 4);
     assert.equal(items[2]!.status, 422);
     assert.equal(items[2]!.error?.param, 'queries.2.retrieval');
   });

@@ -165,7 +165,7 @@ describe('web page in chromium', () => {
     assert.equal(await card.getByTestId('replica-id').innerText(), REPLICA);
 
     const sources = card.getByTestId('source');
-    assert.equal(await sources.count(), 3, 'three sources after rerank (the default)');
+    assert.equal(await sources.count(), 4, 'four sources: the default 4 chunks, one per document here');
     assert.equal(await sources.first().locator('.source-title').innerText(), 'Ferries', 'MiniLM ranks the ferry document first');
     const quote = sources.first().locator('blockquote');
     assert.equal(await quote.isVisible(), false, 'chunk text is collapsed');
