@@ -84,6 +84,11 @@ const NEAR_MISS_EXAMPLES: readonly RagExample[] = [
   { question: 'What is the minimum pressure of the pump?', sources: PUMP_SOURCES, answer: "I don't know." },
 ];
 
+/** Two worked examples as turns, every source sentence tagged with its number: one source per chunk. */
+const TAGGED: RagLayout = { ...ORIGINAL_LAYOUT, tagSentences: true, examples: EXAMPLES };
+/** The same with one source per document (the default's layout). */
+const GROUPED: RagLayout = { ...TAGGED, groupByDocument: true };
+
 /** Every variant, in the order they are measured. */
 export const PROMPT_VARIANTS: readonly PromptVariant[] = [
   { name: 'original', description: 'the prompt before this evaluation: cite in brackets, sources then question', system: ORIGINAL_SYSTEM, layout: ORIGINAL_LAYOUT },
@@ -105,47 +110,12 @@ export const PROMPT_VARIANTS: readonly PromptVariant[] = [
     layout: { ...ORIGINAL_LAYOUT, sourceHeader: 'number', examples: EXAMPLES },
   },
   { name: 'cite-first-turns', description: 'the source number first, then the answer; two worked examples as earlier turns', system: CITE_FIRST_SYSTEM, layout: { ...ORIGINAL_LAYOUT, examples: CITE_FIRST_EXAMPLES } },
-  {
-    name: 'tagged-sentences',
-    description: "example-turns, every source sentence ends with its number (a copied sentence keeps its citation)",
-    system: RULES_SYSTEM,
-    layout: { ...ORIGINAL_LAYOUT, tagSentences: true, examples: EXAMPLES },
-  },
-  {
-    name: 'grouped',
-    description: 'tagged-sentences, one source per document (its retrieved chunks joined)',
-    system: RULES_SYSTEM,
-    layout: { ...ORIGINAL_LAYOUT, tagSentences: true, examples: EXAMPLES, groupByDocument: true },
-  },
-  {
-    name: 'best-last',
-    description: 'tagged-sentences, sources numbered best-last (the best next to the question)',
-    system: RULES_SYSTEM,
-    layout: { ...ORIGINAL_LAYOUT, tagSentences: true, examples: EXAMPLES, bestLast: true },
-  },
-  {
-    name: 'grouped-best-last',
-    description: 'grouped, documents numbered best-last',
-    system: RULES_SYSTEM,
-    layout: { ...ORIGINAL_LAYOUT, tagSentences: true, examples: EXAMPLES, groupByDocument: true, bestLast: true },
-  },
-  {
-    name: 'grouped-code-example',
-    description: 'grouped, and a third worked example whose answer is a method name (cited like any other)',
-    system: RULES_SYSTEM,
-    layout: { ...ORIGINAL_LAYOUT, tagSentences: true, examples: CODE_EXAMPLES, groupByDocument: true },
-  },
-  {
-    name: 'grouped-no-guess',
-    description: 'grouped, with a stricter refusal rule (no guessing; the answer must be stated by a source)',
-    system: NO_GUESS_SYSTEM,
-    layout: { ...ORIGINAL_LAYOUT, tagSentences: true, examples: EXAMPLES, groupByDocument: true },
-  },
-  {
-    name: 'grouped-near-miss',
-    description: 'grouped, the unanswerable example a near miss (the sources give the maximum, the question asks the minimum)',
-    system: RULES_SYSTEM,
-    layout: { ...ORIGINAL_LAYOUT, tagSentences: true, examples: NEAR_MISS_EXAMPLES, groupByDocument: true },
-  },
+  { name: 'tagged-sentences', description: 'example-turns, every source sentence ends with its number (a copied sentence keeps its citation)', system: RULES_SYSTEM, layout: TAGGED },
+  { name: 'grouped', description: 'tagged-sentences, one source per document (its retrieved chunks joined)', system: RULES_SYSTEM, layout: GROUPED },
+  { name: 'best-last', description: 'tagged-sentences, sources numbered best-last (the best next to the question)', system: RULES_SYSTEM, layout: { ...TAGGED, bestLast: true } },
+  { name: 'grouped-best-last', description: 'grouped, documents numbered best-last', system: RULES_SYSTEM, layout: { ...GROUPED, bestLast: true } },
+  { name: 'grouped-code-example', description: 'grouped, and a third worked example whose answer is a method name', system: RULES_SYSTEM, layout: { ...GROUPED, examples: CODE_EXAMPLES } },
+  { name: 'grouped-no-guess', description: 'grouped, a stricter refusal rule (no guessing)', system: NO_GUESS_SYSTEM, layout: GROUPED },
+  { name: 'grouped-near-miss', description: 'grouped, the unanswerable example a near miss (maximum given, minimum asked)', system: RULES_SYSTEM, layout: { ...GROUPED, examples: NEAR_MISS_EXAMPLES } },
   { name: 'default', description: "the server's default prompt", system: DEFAULT_RAG_SYSTEM_PROMPT, layout: DEFAULT_RAG_LAYOUT },
 ];
