@@ -207,7 +207,7 @@ export class RagService {
 /** The numbered sources of the prompt, from the retrieved chunks (best first), as the layout says. */
 export function promptSources(hits: readonly RetrievedChunk[], layout: RagLayout): RagSource[] {
   const sources: RagSource[] = layout.groupByDocument
-    ? groupByDocument(hits).map((g) => ({ id: g.id, title: g.title, score: g.score, text: g.text, chunks: g.chunks }))
+    ? groupByDocument(hits)
     : hits.map((h) => ({ id: h.docId, title: h.title, score: h.score, text: h.text, chunks: [h.chunk] }));
   return layout.bestLast ? sources.reverse() : sources;
 }

@@ -23,7 +23,6 @@ export const MAX_BATCH_QUERIES = 50;
 export const QueryBody = z.object({
   query: trimmedText(3, 4000, 'must be at least 3 characters'),
   top_k_retrieve: z.number().int().min(1).max(50).default(20),
-  /** Chunks kept for the prompt (after the reranker, when one is loaded); grouped into one source per document. */
   top_k_rerank: z.number().int().min(1).max(20).default(4).describe('Chunks kept for the prompt (after the reranker, when one is loaded); they become one numbered source per document, so the answer may have fewer sources.'),
   max_tokens: z.number().int().min(1).max(4096).default(80),
   temperature: z.number().min(0).max(2).default(0.1),
