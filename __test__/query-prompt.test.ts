@@ -2,8 +2,8 @@
  * The RAG prompt as callers and operators steer it, on tiny generated models
  * (mechanics, not answer quality): `system_prompt` on /v1/query,
  * /v1/query/stream and /v1/batch, its place in the cache scope,
- * CANDELA_RAG_SYSTEM_PROMPT, and the `citations` of JSON answers and `done`
- * events mapped to the sources' document ids.
+ * CANDELA_RAG_SYSTEM_PROMPT, the `citations` of JSON answers and `done`
+ * events mapped to the sources' document ids, and sources grouped per document.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -12,6 +12,7 @@ import { ConfigError, loadConfig } from '../src/config.ts';
 import { writeTestModel } from './helpers/fixtures.ts';
 import type { RunningServer } from '../src/bootstrap.ts';
 import { DEFAULT_RAG_SYSTEM_PROMPT } from '../src/services/rag-prompt.ts';
+import { PASSAGE_GAP } from '../src/services/source-groups.ts';
 import { tempDir } from './helpers/paths.ts';
 import { startTinyServer } from './helpers/tiny-server.ts';
 
@@ -179,7 +180,7 @@ describe('sources', () => {
       assert.deepEqual(source.chunks, longHits.map((h) => h.chunk_index).sort((x, y) => x - y));
       for (const h of longHits) assert.ok(source.text.includes(h.text), `chunk ${h.chunk_index} is in the source`);
       // No sentence twice: neighbouring chunks' overlap appears once.
-      const sentences = source.text.split(/(?<=\.)\s+|\n…\n/u).filter(Boolean);
+      const sentences = source.text.split(PASSAGE_GAP).flatMap((p) => p.split(/(?<=\.)\s+/u)).filter(Boolean);
       assert.equal(new Set(sentences).size, sentences.length, source.text);
     } finally {
       await s.close();
